@@ -1,0 +1,277 @@
+"""The ``embedlab`` command line: a thin layer over the Python API.
+
+Example:
+    $ embedlab encode corpus.jsonl --text-field text --id-field _id -o corpus.parquet
+    $ embedlab similarity "The weather is lovely today." "It's so sunny outside!"
+    $ embedlab models show
+    $ embedlab check corpus.parquet
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from embedlab import __version__
+from embedlab.encode.documents import Aggregation
+from embedlab.encode.encoder import Precision
+from embedlab.encode.text import EmptyPolicy
+from embedlab.errors import EmbedlabError, TruncationWarning
+
+app = typer.Typer(
+    help="embedlab: local-first custom text embeddings. Every command works offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and inspect embedding models.", no_args_is_help=True)
+cache_app = typer.Typer(help="Inspect or clear the embedding cache.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(cache_app, name="cache")
+
+console = Console()
+err = Console(stderr=True)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model directory or hub id; default: the bundled all-MiniLM-L6-v2."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"embedlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """embedlab: local-first custom text embeddings."""
+
+
+@app.command()
+def encode(
+    input: Annotated[Path, typer.Argument(help="Texts: .txt (a line each), .jsonl, .csv, .tsv or .parquet.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write: .parquet or .npy (default INPUT.parquet).")
+    ] = None,
+    model: ModelOption = None,
+    text_field: Annotated[str | None, typer.Option(help="Field holding the text (default: text).")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Field holding the id (default: id or _id, else row).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Field holding a title, put before each chunk.")] = None,
+    precision: Annotated[Precision, typer.Option(help="Output precision.")] = "float32",
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    normalize: Annotated[bool, typer.Option(help="L2-normalise the vectors.")] = True,
+    chunk: Annotated[bool, typer.Option(help="Chunk long texts by tokens and aggregate to one vector each.")] = False,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
+    overlap: Annotated[int, typer.Option(help="Tokens shared by neighbouring chunks.")] = 32,
+    aggregate: Annotated[Aggregation, typer.Option(help="How chunk vectors make a document vector.")] = "mean",
+    empty: Annotated[EmptyPolicy, typer.Option(help="Empty texts: refuse them, or give an all-zero vector.")] = "error",
+    cache: Annotated[bool, typer.Option(help="Use the persistent embedding cache.")] = True,
+    cache_path: Annotated[Path | None, typer.Option(help="Cache file (default: ~/.cache/embedlab/...).")] = None,
+) -> None:
+    """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
+    from embedlab.encode import EmbeddingCache, Encoder
+    from embedlab.io import read_texts, write_embeddings
+
+    records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
+    if records.skipped_blank_lines:
+        err.print(f"skipped {records.skipped_blank_lines} blank lines")
+    encoder = Encoder(
+        model,
+        cache=EmbeddingCache(cache_path) if cache else None,
+        batch_size=batch_size,
+        normalize=normalize,
+        on_empty=empty,
+        show_progress=True,
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncationWarning)
+        if chunk or records.titles is not None:
+            docs = encoder.encode_documents(
+                records.texts,
+                titles=records.titles,
+                max_tokens=max_tokens,
+                overlap=overlap,
+                aggregate=aggregate,
+                precision=precision,
+            )
+            vectors, detail = docs.vectors, f" ({len(docs.chunks)} chunks)"
+        else:
+            vectors, detail = encoder.encode(records.texts, precision=precision), ""
+    elapsed = time.perf_counter() - started
+    for warning in caught:
+        err.print("[yellow]warning:[/]", escape(str(warning.message)), soft_wrap=True)
+    output = output or input.with_suffix(".parquet")
+    write_embeddings(output, records.ids, vectors, info=encoder.info, precision=precision)
+    stats = encoder.stats
+    console.print(
+        f"encoded {len(records.texts)} texts{detail} with {encoder.info.name} "
+        f"[{encoder.info.short_fingerprint}] in {elapsed:.1f}s; cache hits {stats.cache_hits}/{stats.texts}; "
+        f"wrote {vectors.shape} {vectors.dtype} to {output}"
+    )
+
+
+@app.command()
+def similarity(
+    texts: Annotated[list[str], typer.Argument(help="Two or more texts.")],
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the cosine similarity of every pair of texts."""
+    from embedlab.encode import Encoder
+
+    if len(texts) < 2:
+        raise EmbedlabError("Give at least two texts to compare.")
+    encoder = Encoder(model, normalize=True)
+    vectors = encoder.encode(texts)
+    matrix = (vectors @ vectors.T).round(4)
+    if as_json:
+        console.print_json(json.dumps({"texts": texts, "similarity": matrix.tolist()}))
+        return
+    table = Table(title=f"cosine similarity ({encoder.info.name})")
+    table.add_column("")
+    for index in range(len(texts)):
+        table.add_column(str(index + 1), justify="right")
+    for index, text in enumerate(texts):
+        table.add_row(f"{index + 1}. {text[:60]}", *(f"{value:.4f}" for value in matrix[index]))
+    console.print(table)
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """List the models that load offline: the bundled default and the hub cache's sentence-transformers."""
+    from embedlab.models import DEFAULT_MODEL_NAME, bundled_model_dir, cached_hub_models
+
+    rows = [{"name": DEFAULT_MODEL_NAME, "source": "bundled", "path": str(bundled_model_dir())}]
+    rows += [{"name": repo, "source": "hub cache", "path": path} for repo, path in cached_hub_models()]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="models available offline (embedlab models show NAME for details)")
+    for column in ("name", "source", "path"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["source"], row["path"])
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    spec: Annotated[str | None, typer.Argument(help="Model directory or hub id; default: the bundled model.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a model and show its fingerprint, dimension, max sequence length and modules."""
+    from embedlab.models import load_model
+
+    info = load_model(spec).info
+    if as_json:
+        console.print_json(json.dumps(info.to_dict()))
+        return
+    table = Table(title=info.name, show_header=False)
+    for key, value in info.to_dict().items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list | tuple) else str(value))
+    console.print(table)
+
+
+@app.command()
+def check(
+    embeddings: Annotated[Path, typer.Argument(help="An embeddings file written by `embedlab encode`.")],
+    texts: Annotated[Path | None, typer.Option(help="The texts file, to tell duplicate texts apart.")] = None,
+    text_field: Annotated[str | None, typer.Option(help="Field holding the text in --texts.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check embeddings for NaN/Inf, norms, dead dimensions, duplicates and collapse. Exit 1 on errors."""
+    from embedlab.check import check_embeddings
+    from embedlab.io import read_embeddings, read_texts
+
+    data = read_embeddings(embeddings)
+    text_list = read_texts(texts, text_field=text_field).texts if texts else None
+    precision = str(data.meta.get("precision", "float32"))
+    report = check_embeddings(
+        data.vectors, texts=text_list, precision=precision, expect_normalized=_expects_unit(data.meta)
+    )
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        table = Table(title=f"quality of {embeddings} ({report.count} x {report.dimension})", show_header=False)
+        for key, value in report.to_dict().items():
+            if key != "findings":
+                table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        console.print(table)
+        colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+        for finding in report.findings:
+            console.print(f"[{colours[finding.level]}]{finding.level}[/] {finding.code}: {finding.message}")
+        if not report.findings:
+            console.print("[green]no findings[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _expects_unit(meta: dict[str, object]) -> bool | None:
+    model = meta.get("model")
+    if meta.get("precision", "float32") in ("float32", "float16") and isinstance(model, dict):
+        return bool(model.get("normalized")) or None
+    return None
+
+
+@cache_app.command("info")
+def cache_info(
+    path: Annotated[Path | None, typer.Option(help="Cache file.")] = None, as_json: JsonOption = False
+) -> None:
+    """Show where the cache is and how much it holds."""
+    from embedlab.encode import EmbeddingCache
+
+    stats = EmbeddingCache(path).stats()
+    if as_json:
+        console.print_json(json.dumps(stats.__dict__))
+    else:
+        console.print(
+            f"{stats.path}: {stats.entries} vectors of {stats.models} models, {stats.size_bytes / 1e6:.1f} MB"
+        )
+
+
+@cache_app.command("clear")
+def cache_clear(
+    path: Annotated[Path | None, typer.Option(help="Cache file.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's entries (a fingerprint).")] = None,
+) -> None:
+    """Delete cached vectors (all, or one model's)."""
+    from embedlab.encode import EmbeddingCache
+
+    console.print(f"deleted {EmbeddingCache(path).clear(model)} vectors")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
+    limit: Annotated[int | None, typer.Option(help="Use at most this many docstrings (quicker).")] = None,
+) -> None:
+    """Run the end-to-end demo offline on the Python standard library's docstrings."""
+    from embedlab.demo import run_demo
+
+    run_demo(out, limit=limit, console=console)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning embedlab errors into a message and exit code 2."""
+    try:
+        app()
+    except EmbedlabError as exc:
+        err.print("[red]error:[/]", escape(str(exc)), soft_wrap=True)
+        sys.exit(2)

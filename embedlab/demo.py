@@ -1,0 +1,234 @@
+"""The end-to-end demo: embed the Python standard library's docstrings offline and show what it gives.
+
+The corpus is on every machine with Python: the docstrings of the public functions, classes and methods
+of a fixed list of standard-library modules. The demo loads the verified bundled model, measures token
+lengths against the model's limit, encodes with chunking (cold cache, then warm), checks the vectors,
+answers natural-language questions with the best-matching functions, lists near-duplicate docstrings,
+and saves the vectors, a JSON report and a picture (a 2-D map of the corpus and the token-length
+histogram).
+
+Example:
+    $ embedlab demo --out demo-output
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from embedlab.check import check_embeddings
+from embedlab.encode import EmbeddingCache, Encoder
+from embedlab.encode.text import token_counts
+from embedlab.errors import EmbedlabError
+from embedlab.io import write_embeddings
+from embedlab.models import load_model
+
+DEMO_MODULES = (
+    "argparse", "asyncio", "base64", "bisect", "calendar", "collections", "contextlib", "copy", "csv",
+    "dataclasses", "datetime", "decimal", "difflib", "email.message", "enum", "fnmatch", "fractions",
+    "functools", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http.client", "inspect", "io",
+    "itertools", "json", "logging", "math", "operator", "os", "pathlib", "pickle", "queue", "random", "re",
+    "secrets", "shutil", "smtplib", "socket", "sqlite3", "statistics", "string", "subprocess", "tarfile",
+    "tempfile", "textwrap", "threading", "time", "typing", "unittest", "urllib.parse", "urllib.request",
+    "uuid", "xml.etree.ElementTree", "zipfile", "zlib",
+)  # fmt: skip
+
+DEMO_QUERIES = (
+    "parse a JSON string into a Python object",
+    "compress bytes with gzip",
+    "run a shell command and capture its output",
+    "generate a secure random token for a password reset link",
+    "compute the median of a list of numbers",
+    "copy a whole directory tree",
+    "find the differences between two lists of lines",
+    "wait until a thread has finished",
+)
+
+_MIN_DOC_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Docstring:
+    """One corpus entry: the qualified name, its module and its cleaned docstring."""
+
+    id: str
+    module: str
+    text: str
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first line."""
+        return self.text.splitlines()[0]
+
+
+def stdlib_docstrings(modules: tuple[str, ...] = DEMO_MODULES) -> list[Docstring]:
+    """Docstrings of the public objects defined in ``modules`` (and their classes' methods), sorted by id."""
+    found: dict[str, Docstring] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        with warnings.catch_warnings():  # typing's deprecated pseudo-modules warn when touched
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _collect(found, name, module)
+    return sorted(found.values(), key=lambda doc: doc.id)
+
+
+def _collect(found: dict[str, Docstring], name: str, module: Any) -> None:
+    for attribute, value in vars(module).items():
+        if attribute.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+            continue
+        _add(found, f"{name}.{attribute}", name, value)
+        if inspect.isclass(value):
+            for method, member in vars(value).items():
+                if not method.startswith("_") and callable(member):
+                    _add(found, f"{name}.{attribute}.{method}", name, member)
+
+
+def _add(found: dict[str, Docstring], qualified: str, module: str, value: Any) -> None:
+    raw = getattr(value, "__doc__", None)
+    if isinstance(raw, str) and len(raw.strip()) >= _MIN_DOC_CHARS:
+        found[qualified] = Docstring(id=qualified, module=module, text=inspect.cleandoc(raw))
+
+
+def run_demo(out: Path, *, limit: int | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Run the demo, write its files into ``out`` and return the figures it printed."""
+    console = console or Console()
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+
+    console.rule("[bold]1. the model")
+    model = load_model()
+    info = model.info
+    console.print(
+        f"{info.name}: {info.dimension} dimensions, max {info.max_seq_length} tokens, "
+        f"weights sha256 verified ({info.weights_sha256}), fingerprint {info.short_fingerprint}"
+    )
+    report["model"] = info.to_dict()
+
+    console.rule("[bold]2. the corpus: standard-library docstrings")
+    docs = stdlib_docstrings()[:limit]
+    lengths = np.array(token_counts(model.st.tokenizer, [f"{d.id}: {d.text}" for d in docs]))
+    over = int((lengths > info.max_seq_length).sum())
+    console.print(
+        f"{len(docs)} docstrings from {len({d.module for d in docs})} modules; tokens p50 "
+        f"{int(np.median(lengths))}, p95 {int(np.percentile(lengths, 95))}, max {int(lengths.max())}; "
+        f"{over} ({over / len(docs):.0%}) exceed the model's {info.max_seq_length}: they get chunked"
+    )
+    report["corpus"] = {"documents": len(docs), "over_limit": over, "token_p50": float(np.median(lengths))}
+
+    console.rule("[bold]3. encoding with chunking and the cache")
+    cache_path = out / "cache.sqlite3"
+    for stale in out.glob("cache.sqlite3*"):
+        stale.unlink()
+    encoder = Encoder(model, cache=EmbeddingCache(cache_path), show_progress=True)
+    texts, titles = [d.text for d in docs], [d.id for d in docs]
+    started = time.perf_counter()
+    embedded = encoder.encode_documents(texts, titles=titles)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    again = encoder.encode_documents(texts, titles=titles)
+    warm = time.perf_counter() - started
+    if not np.array_equal(embedded.vectors, again.vectors):
+        raise EmbedlabError("The cache returned vectors that differ from the ones it stored.")
+    vectors = embedded.vectors
+    console.print(
+        f"{len(docs)} documents -> {len(embedded.chunks)} chunks; cold {cold:.1f}s "
+        f"({len(embedded.chunks) / cold:.0f} chunks/s), warm {warm:.2f}s: cache speed-up {cold / warm:.0f}x, "
+        "identical vectors"
+    )
+    report["encoding"] = {"chunks": len(embedded.chunks), "cold_s": cold, "warm_s": warm, "speedup": cold / warm}
+
+    console.rule("[bold]4. quality check")
+    quality = check_embeddings(vectors, texts=texts, expect_normalized=True)
+    console.print(
+        f"ok={quality.ok}: norms {quality.norm_min:.4f}..{quality.norm_max:.4f}, mean cosine of random pairs "
+        f"{quality.mean_cosine:.3f}, duplicate vectors {quality.duplicate_rows}, dead dimensions "
+        f"{quality.dead_dimensions}"
+    )
+    for finding in quality.findings:
+        console.print(f"  {finding.level} {finding.code}: {finding.message}")
+    report["quality"] = quality.to_dict()
+
+    console.rule("[bold]5. questions in plain English -> functions")
+    query_vectors = encoder.encode(list(DEMO_QUERIES))
+    scores = query_vectors @ vectors.T
+    table = Table("question", "best matches (cosine)")
+    report["search"] = {}
+    for row, query in enumerate(DEMO_QUERIES):
+        top = np.argsort(-scores[row])[:3]
+        table.add_row(query, "\n".join(f"{scores[row, i]:.3f} {docs[i].id}: {docs[i].summary[:70]}" for i in top))
+        report["search"][query] = [{"id": docs[i].id, "score": float(scores[row, i])} for i in top]
+    console.print(table)
+
+    console.rule("[bold]6. near-duplicate docstrings")
+    pairs = _most_similar_pairs(vectors, 8)
+    for i, j, score in pairs:
+        console.print(f"{score:.3f}  {docs[i].id}  ~  {docs[j].id}")
+    report["near_duplicates"] = [{"a": docs[i].id, "b": docs[j].id, "cosine": s} for i, j, s in pairs]
+
+    console.rule("[bold]7. files")
+    write_embeddings(out / "embeddings.parquet", [d.id for d in docs], vectors, info=info)
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as handle:
+        for doc in docs:
+            handle.write(json.dumps({"id": doc.id, "module": doc.module, "text": doc.text}) + "\n")
+    picture = _plot(out / "demo.png", vectors, docs, lengths, info.max_seq_length)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    for name in ("embeddings.parquet", "corpus.jsonl", "report.json", picture.name):
+        console.print(f"  {out / name}")
+    return report
+
+
+def _most_similar_pairs(vectors: np.ndarray, count: int, block: int = 1024) -> list[tuple[int, int, float]]:
+    """The ``count`` most similar pairs of distinct rows, computed block by block (no n x n matrix)."""
+    best: list[tuple[float, int, int]] = []
+    for start in range(0, len(vectors), block):
+        scores = vectors[start : start + block] @ vectors.T
+        for offset in range(len(scores)):
+            scores[offset, : start + offset + 1] = -np.inf  # each pair once, no self-pairs
+        flat = np.argpartition(-scores, min(count, scores.size - 1), axis=None)[:count]
+        for index in flat:
+            i, j = divmod(int(index), len(vectors))
+            best.append((float(scores[i, j]), start + i, j))
+    best.sort(reverse=True)
+    return [(i, j, round(score, 4)) for score, i, j in best[:count]]
+
+
+def _plot(path: Path, vectors: np.ndarray, docs: list[Docstring], lengths: np.ndarray, limit: int) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centred = vectors - vectors.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ components[:2].T
+    modules = [d.module.split(".")[0] for d in docs]
+    top = [name for name, _ in Counter(modules).most_common(10)]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1.4, 1]})
+    rest = np.array([m not in top for m in modules])
+    left.scatter(points[rest, 0], points[rest, 1], s=4, c="lightgrey", label="other modules")
+    for name in top:
+        mask = np.array([m == name for m in modules])
+        left.scatter(points[mask, 0], points[mask, 1], s=6, label=name)
+    left.set_title(f"{len(docs)} standard-library docstrings, first two principal components")
+    left.legend(markerscale=3, fontsize=8, loc="best")
+    right.hist(lengths, bins=60, color="steelblue")
+    right.axvline(limit, color="crimson", linestyle="--", label=f"model limit: {limit} tokens")
+    right.set_xlabel("tokens per docstring (title included)")
+    right.set_ylabel("docstrings")
+    right.set_title("beyond the red line a model truncates silently; embedlab chunks")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,226 @@
+"""Long documents: token-aware chunks with overlap and character offsets, and document vectors.
+
+A model reads at most ``max_seq_length`` tokens (256 for all-MiniLM-L6-v2) and drops the rest silently.
+:func:`chunk_text` cuts a document into windows of at most that many tokens, on word boundaries, with
+``overlap`` tokens shared between neighbours; every :class:`Chunk` knows its ``start``/``end`` character
+offsets, so ``document[chunk.start:chunk.end] == chunk.text``. :func:`embed_documents` encodes the chunks
+(optionally prefixed with the document title) and aggregates them into one vector per document.
+
+Example:
+    >>> from embedlab import Encoder
+    >>> docs = Encoder().encode_documents(["A long text ..."], titles=["Title"], aggregate="mean")
+    >>> docs.vectors.shape, docs.chunks[0].start  # doctest: +SKIP
+    ((1, 384), 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from embedlab.encode.text import quiet_tokenizer
+from embedlab.errors import InputError
+
+if TYPE_CHECKING:
+    from embedlab.encode.encoder import Encoder, Precision
+
+Aggregation = Literal["mean", "max", "first"]
+AGGREGATIONS = ("mean", "max", "first")
+TITLE_TEMPLATE = "{title}: {text}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One window of a document: the source slice, where it lies, and what is actually embedded."""
+
+    doc_index: int
+    chunk_index: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+    title: str | None = None
+
+    @property
+    def embed_text(self) -> str:
+        """The text given to the model: the chunk, behind the document title when there is one."""
+        return TITLE_TEMPLATE.format(title=self.title, text=self.text) if self.title else self.text
+
+
+@dataclass
+class DocumentEmbeddings:
+    """Per-document vectors, plus the chunks and chunk vectors they were aggregated from."""
+
+    vectors: np.ndarray
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+
+    @property
+    def chunk_doc_index(self) -> np.ndarray:
+        """For every chunk, the index of its document (to map chunk hits back to parents)."""
+        return np.array([chunk.doc_index for chunk in self.chunks], dtype=np.int64)
+
+
+def chunk_text(
+    text: str,
+    tokenizer: Any,
+    max_tokens: int,
+    *,
+    overlap: int = 32,
+    title: str | None = None,
+    doc_index: int = 0,
+) -> list[Chunk]:
+    """Cut ``text`` into windows of at most ``max_tokens`` tokens sharing ``overlap`` tokens.
+
+    Windows end and start on word boundaries unless one word alone is longer than a window. Offsets are
+    the tokenizer's character offsets into ``text``, so chunks round-trip to the source exactly. Special
+    tokens and the title are not counted here: callers subtract them from the model's limit.
+
+    Example:
+        >>> chunks = chunk_text("one two three four", model.st.tokenizer, max_tokens=2, overlap=0)  # doctest: +SKIP
+        >>> [c.text for c in chunks]  # doctest: +SKIP
+        ['one two', 'three four']
+    """
+    with quiet_tokenizer():
+        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    return _windows(text, encoding["offset_mapping"], encoding.word_ids(), max_tokens, overlap, title, doc_index)
+
+
+def _windows(
+    text: str,
+    offsets: list[tuple[int, int]],
+    words: list[int | None],
+    max_tokens: int,
+    overlap: int,
+    title: str | None,
+    doc_index: int,
+) -> list[Chunk]:
+    """Cut one tokenized text into chunks (see :func:`chunk_text`)."""
+    if max_tokens < 1:
+        raise InputError(f"max_tokens must be at least 1, got {max_tokens}.")
+    if not 0 <= overlap < max_tokens:
+        raise InputError(f"overlap must be between 0 and max_tokens - 1 ({max_tokens - 1}), got {overlap}.")
+    chunks: list[Chunk] = []
+    start, n = 0, len(offsets)
+    while start < n:
+        end = min(start + max_tokens, n)
+        end = _word_start(words, end, floor=start)
+        begin_char, end_char = offsets[start][0], offsets[end - 1][1]
+        chunks.append(
+            Chunk(
+                doc_index=doc_index,
+                chunk_index=len(chunks),
+                start=begin_char,
+                end=end_char,
+                text=text[begin_char:end_char],
+                n_tokens=end - start,
+                title=title,
+            )
+        )
+        if end == n:
+            break
+        start = _word_start(words, max(end - overlap, start + 1), floor=start)
+    return chunks
+
+
+def _word_start(words: list[int | None], position: int, *, floor: int) -> int:
+    """Move ``position`` back to the first token of its word, but never to ``floor`` or before."""
+    moved = position
+    while moved > floor + 1 and moved < len(words) and words[moved] is not None and words[moved] == words[moved - 1]:
+        moved -= 1
+    return moved if moved > floor else position
+
+
+def embed_documents(
+    encoder: Encoder,
+    documents: Sequence[str],
+    *,
+    titles: Sequence[str | None] | None = None,
+    max_tokens: int | None = None,
+    overlap: int = 32,
+    aggregate: Aggregation = "mean",
+    precision: Precision = "float32",
+) -> DocumentEmbeddings:
+    """Encode documents of any length: chunk, encode every chunk, aggregate to one vector per document.
+
+    Args:
+        encoder: the :class:`~embedlab.Encoder` to use (its cache and options apply to chunks).
+        documents: the texts, any length.
+        titles: an optional title per document, put before each of its chunks as ``"{title}: {text}"``.
+        max_tokens: tokens per chunk; default the model's max length minus special and title tokens.
+        overlap: tokens shared by consecutive chunks.
+        aggregate: ``"mean"`` or ``"max"`` of chunk vectors (re-normalised when the encoder normalises),
+            or the ``"first"`` chunk's vector.
+        precision: output precision of both document and chunk vectors.
+    """
+    from embedlab.encode.encoder import quantize
+
+    if aggregate not in AGGREGATIONS:
+        raise InputError(f"aggregate must be one of {', '.join(AGGREGATIONS)}; got {aggregate!r}.")
+    if titles is not None and len(titles) != len(documents):
+        raise InputError(f"Got {len(titles)} titles for {len(documents)} documents.")
+    for index, document in enumerate(documents):
+        if not isinstance(document, str):
+            raise InputError(f"Documents must be str; got {type(document).__name__} at index {index}.")
+    tokenizer = encoder.model.st.tokenizer
+    limit = encoder.model.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    limit -= _count(tokenizer, [encoder.prompt])[0] if encoder.prompt else 0
+    title_list = list(titles) if titles is not None else [None] * len(documents)
+    title_tokens = dict(
+        zip(
+            set(title_list) - {None},
+            _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in set(title_list) - {None}]),
+            strict=False,
+        )
+    )
+    with quiet_tokenizer():
+        encodings = tokenizer(list(documents), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    chunks: list[Chunk] = []
+    for index, (document, title) in enumerate(zip(documents, title_list, strict=False)):
+        budget = max_tokens or limit - title_tokens.get(title, 0)
+        if budget <= overlap:
+            raise InputError(
+                f"Document {index}: only {budget} tokens are left per chunk after the title and prompt, not more "
+                f"than the overlap of {overlap}. Shorten the title or lower overlap."
+            )
+        offsets, words = encodings["offset_mapping"][index], encodings.word_ids(index)
+        doc_chunks = _windows(document, offsets, words, budget, overlap, title, index)
+        if not doc_chunks and encoder.on_empty == "error":
+            raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
+        chunks.extend(doc_chunks)
+
+    chunk_vectors = (
+        encoder.encode([chunk.embed_text for chunk in chunks])
+        if chunks
+        else np.zeros((0, encoder.info.dimension), np.float32)
+    )
+    vectors = np.zeros((len(documents), encoder.info.dimension), dtype=np.float32)
+    owners = np.array([chunk.doc_index for chunk in chunks], dtype=np.int64)
+    for index in range(len(documents)):
+        rows = chunk_vectors[owners == index]
+        if len(rows):
+            vectors[index] = _aggregate(rows, aggregate, encoder.normalize)
+    ranges = encoder.ranges_for(precision)
+    return DocumentEmbeddings(
+        vectors=quantize(vectors, precision, ranges),
+        chunks=chunks,
+        chunk_vectors=quantize(chunk_vectors, precision, ranges),
+    )
+
+
+def _aggregate(rows: np.ndarray, how: str, normalize: bool) -> np.ndarray:
+    if how == "first":
+        return rows[0]
+    pooled = rows.mean(axis=0) if how == "mean" else rows.max(axis=0)
+    norm = float(np.linalg.norm(pooled))
+    return pooled / norm if normalize and norm > 0 else pooled
+
+
+def _count(tokenizer: Any, texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    with quiet_tokenizer():
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]

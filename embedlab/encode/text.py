@@ -1,0 +1,128 @@
+"""Text preparation shared by encoding and chunking: normalisation, validation, token counting."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from embedlab.errors import InputError
+
+EmptyPolicy = Literal["error", "zero"]
+
+#: Texts longer than this many characters are refused by default: a model reads at most a few thousand
+#: characters, so such a text is either a mistake or a document that should be chunked.
+DEFAULT_MAX_CHARS = 1_000_000
+
+_WHITESPACE = re.compile(r"\s+")
+_SHOWN = 10
+
+
+def normalize_text(text: str) -> str:
+    r"""Unicode NFKC, every whitespace run turned into one space, stripped.
+
+    Example:
+        >>> normalize_text("  ﬁne\\u00a0\\n tuning ")
+        'fine tuning'
+    """
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def prepare_texts(
+    texts: Sequence[object],
+    *,
+    normalize: bool = True,
+    on_empty: EmptyPolicy = "error",
+    max_chars: int | None = DEFAULT_MAX_CHARS,
+) -> tuple[list[str], list[int]]:
+    """Validate and (optionally) normalise texts; return them with the indices of empty ones.
+
+    Args:
+        texts: what the caller wants encoded; each item must be a ``str``.
+        normalize: apply :func:`normalize_text`.
+        on_empty: ``"error"`` refuses texts that are empty after normalisation; ``"zero"`` lets them
+            through so the caller can give them an all-zero vector.
+        max_chars: refuse texts longer than this (``None`` for no limit).
+
+    Raises:
+        InputError: a non-string item, a string that is not valid Unicode (lone surrogates, as left by
+            decoding bytes with ``errors="surrogateescape"``), an over-long text, or an empty text under
+            ``on_empty="error"``. The message names the offending indices.
+    """
+    if isinstance(texts, str | bytes):
+        raise InputError("prepare_texts takes a sequence of strings, not a single string or bytes.")
+    prepared: list[str] = []
+    wrong_type: list[str] = []
+    not_unicode: list[int] = []
+    too_long: list[int] = []
+    empty: list[int] = []
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            wrong_type.append(f"{index} ({type(text).__name__})")
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            not_unicode.append(index)
+            continue
+        if max_chars is not None and len(text) > max_chars:
+            too_long.append(index)
+            continue
+        clean = normalize_text(text) if normalize else text
+        if not clean.strip():
+            empty.append(index)
+        prepared.append(clean)
+    if wrong_type:
+        raise InputError(f"Texts must be str; got other types at {_list(wrong_type)}. Decode bytes as UTF-8 first.")
+    if not_unicode:
+        raise InputError(
+            f"Texts at {_list(not_unicode)} are not valid Unicode (lone surrogates, e.g. from bytes decoded "
+            "with errors='surrogateescape'). Decode the source as UTF-8 with errors='strict' or 'replace'."
+        )
+    if too_long:
+        raise InputError(
+            f"Texts at {_list(too_long)} are longer than max_chars={max_chars}. A model reads only its first "
+            "few hundred tokens: split long documents with Encoder.encode_documents (or raise max_chars)."
+        )
+    if empty and on_empty == "error":
+        raise InputError(
+            f"{len(empty)} text(s) are empty or whitespace only, at {_list(empty)}. Remove them, or pass "
+            "on_empty='zero' to get an all-zero vector for each."
+        )
+    return prepared, empty
+
+
+@contextmanager
+def quiet_tokenizer() -> Iterator[None]:
+    """Silence transformers' 'sequence length is longer than the maximum' log while we count tokens."""
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def token_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Number of tokens of each text with the model's special tokens, before any truncation."""
+    if not texts:
+        return []
+    with quiet_tokenizer():
+        encoded = tokenizer(
+            list(texts),
+            add_special_tokens=True,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _list(items: Sequence[object]) -> str:
+    shown = ", ".join(str(item) for item in items[:_SHOWN])
+    more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
+    return f"index {shown}{more}"

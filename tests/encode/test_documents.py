@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from embedlab import EmbeddingModel, Encoder, InputError, chunk_text
+from embedlab.encode.text import token_counts
+
+DOCUMENTS = [
+    "Embeddings map text to vectors.  Similar texts   get similar vectors.\n\n" * 40,
+    "Ünïcödé wörds, emoji 🚀🚀 and CJK 漢字 mixed with tokenization-breaking hyphen-ated words. " * 30,
+    "Short document.",
+    "supercalifragilisticexpialidocious " * 120,
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(64, 0), (64, 16), (200, 50)])
+def test_chunk_offsets_round_trip_to_the_source(
+    model: EmbeddingModel, document: str, max_tokens: int, overlap: int
+) -> None:
+    chunks = chunk_text(document, model.st.tokenizer, max_tokens, overlap=overlap)
+    assert chunks[0].start == len(document) - len(document.lstrip())
+    assert chunks[-1].end == len(document.rstrip())
+    for chunk in chunks:
+        assert document[chunk.start : chunk.end] == chunk.text
+        assert 0 < chunk.n_tokens <= max_tokens
+        assert token_counts(model.st.tokenizer, [chunk.text])[0] - 2 <= max_tokens  # re-tokenised fits too
+    for before, after in itertools.pairwise(chunks):
+        assert before.start < after.start
+        assert not document[before.end : after.start].strip()  # at most whitespace between neighbours
+        if overlap:
+            assert after.start < before.end  # and neighbours share text
+
+
+def test_chunks_end_on_word_boundaries(model: EmbeddingModel) -> None:
+    text = "tokenization internationalization " * 100
+    for chunk in chunk_text(text, model.st.tokenizer, 30, overlap=5):
+        assert chunk.text.split()[0] in {"tokenization", "internationalization"}
+        assert chunk.text.split()[-1] in {"tokenization", "internationalization"}
+
+
+def test_overlap_must_be_smaller_than_the_window(model: EmbeddingModel) -> None:
+    with pytest.raises(InputError, match="overlap"):
+        chunk_text("some text", model.st.tokenizer, 10, overlap=10)
+
+
+def test_short_document_is_one_chunk_equal_to_plain_encoding(encoder: Encoder) -> None:
+    docs = encoder.encode_documents(["Short document."])
+    assert len(docs.chunks) == 1
+    np.testing.assert_allclose(docs.vectors[0], encoder.encode("Short document."), atol=1e-6)
+
+
+def test_aggregations_by_hand(encoder: Encoder) -> None:
+    long_doc = DOCUMENTS[0]
+    mean = encoder.encode_documents([long_doc], max_tokens=64, overlap=8, aggregate="mean")
+    chunks = mean.chunk_vectors
+    assert len(chunks) > 3
+    expected = chunks.mean(axis=0) / np.linalg.norm(chunks.mean(axis=0))
+    np.testing.assert_allclose(mean.vectors[0], expected, atol=1e-6)
+    top = encoder.encode_documents([long_doc], max_tokens=64, overlap=8, aggregate="max")
+    expected = chunks.max(axis=0) / np.linalg.norm(chunks.max(axis=0))
+    np.testing.assert_allclose(top.vectors[0], expected, atol=1e-6)
+    first = encoder.encode_documents([long_doc], max_tokens=64, overlap=8, aggregate="first")
+    np.testing.assert_allclose(first.vectors[0], chunks[0], atol=1e-6)
+
+
+def test_title_is_prefixed_and_fits_the_model(encoder: Encoder, model: EmbeddingModel) -> None:
+    docs = encoder.encode_documents([DOCUMENTS[0]], titles=["A guide to embeddings"])
+    assert all(chunk.embed_text.startswith("A guide to embeddings: ") for chunk in docs.chunks)
+    lengths = token_counts(model.st.tokenizer, [chunk.embed_text for chunk in docs.chunks])
+    assert max(lengths) <= model.max_seq_length  # nothing is truncated
+    assert max(lengths) > model.max_seq_length - 20  # and the windows are used fully
+
+
+def test_chunks_map_back_to_their_documents(encoder: Encoder) -> None:
+    docs = encoder.encode_documents(DOCUMENTS, max_tokens=100, overlap=10)
+    assert docs.vectors.shape == (4, 384)
+    owners = docs.chunk_doc_index
+    assert sorted(set(owners.tolist())) == [0, 1, 2, 3]
+    assert (owners == 2).sum() == 1
+
+
+def test_empty_documents(model: EmbeddingModel) -> None:
+    with pytest.raises(InputError, match="Document 1 is empty"):
+        Encoder(model).encode_documents(["text", "   "])
+    docs = Encoder(model, on_empty="zero").encode_documents(["text", "   "])
+    assert not docs.vectors[1].any()
+
+
+def test_precision_applies_to_documents(encoder: Encoder) -> None:
+    docs = encoder.encode_documents(DOCUMENTS[:2], precision="ubinary")
+    assert docs.vectors.dtype == np.uint8 and docs.vectors.shape == (2, 48)
+    assert docs.chunk_vectors.shape[1] == 48

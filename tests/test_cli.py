@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from embedlab import EmbeddingModel, Encoder, read_embeddings, write_embeddings
+from embedlab.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["encode"], ["similarity"], ["models"], ["models", "list"], ["models", "show"], ["check"],
+                ["cache"], ["cache", "info"], ["cache", "clear"], ["demo"]],
+)  # fmt: skip
+def test_every_command_has_help(command: list[str]) -> None:
+    code, output = _run(*command, "--help")
+    assert code == 0
+    assert "Usage" in output
+
+
+def test_encode_jsonl_to_parquet_equals_the_api(tmp_path: Path, encoder: Encoder) -> None:
+    source = tmp_path / "docs.jsonl"
+    rows = [{"_id": "d1", "text": "The weather is lovely today."}, {"_id": "d2", "text": "He drove to the stadium."}]
+    source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    code, output = _run("encode", str(source), "--cache-path", str(tmp_path / "c.sqlite3"))
+    assert code == 0, output
+    written = read_embeddings(tmp_path / "docs.parquet")
+    assert written.ids == ["d1", "d2"]
+    np.testing.assert_allclose(written.vectors, encoder.encode([r["text"] for r in rows]), atol=1e-6)
+    assert written.meta["model"]["fingerprint"] == encoder.info.fingerprint
+
+    code, output = _run("encode", str(source), "-o", str(tmp_path / "docs.npy"), "--cache-path",
+                        str(tmp_path / "c.sqlite3"), "--precision", "ubinary")  # fmt: skip
+    assert code == 0, output
+    assert "cache hits 2/2" in output
+    assert read_embeddings(tmp_path / "docs.npy").vectors.shape == (2, 48)
+
+
+def test_encode_with_chunking_and_titles(tmp_path: Path) -> None:
+    source = tmp_path / "docs.csv"
+    source.write_text('id,title,text\n1,Long,"' + "many words here " * 200 + '"\n2,Short,tiny\n', encoding="utf-8")
+    code, output = _run("encode", str(source), "--title-field", "title", "--no-cache", "--max-tokens", "100")
+    assert code == 0, output
+    assert "chunks" in output
+    assert read_embeddings(tmp_path / "docs.parquet").vectors.shape == (2, 384)
+
+
+def test_encode_reports_truncation(tmp_path: Path) -> None:
+    source = tmp_path / "long.txt"
+    source.write_text("word " * 400 + "\nshort\n", encoding="utf-8")
+    code, output = _run("encode", str(source), "--no-cache")
+    assert code == 0
+    assert "1 of 2 texts are longer" in output
+
+
+def test_similarity_json() -> None:
+    code, output = _run("similarity", "The weather is lovely today.", "It's so sunny outside!", "--json")
+    assert code == 0
+    matrix = json.loads(output)["similarity"]
+    assert matrix[0][1] == pytest.approx(0.666, abs=5e-4)
+
+
+def test_models_show_and_list() -> None:
+    code, output = _run("models", "show", "--json")
+    assert code == 0
+    info = json.loads(output)
+    assert (info["dimension"], info["max_seq_length"], len(info["fingerprint"])) == (384, 256, 64)
+    code, output = _run("models", "list", "--json")
+    assert code == 0
+    assert json.loads(output)[0]["source"] == "bundled"
+
+
+def test_check_exit_codes(tmp_path: Path, model: EmbeddingModel) -> None:
+    good = np.eye(8, dtype=np.float32)
+    write_embeddings(tmp_path / "good.parquet", [str(i) for i in range(8)], good, info=model.info)
+    code, output = _run("check", str(tmp_path / "good.parquet"), "--json")
+    assert code == 0
+    assert json.loads(output)["ok"] is True
+    bad = good.copy()
+    bad[3, 3] = np.nan
+    write_embeddings(tmp_path / "bad.npy", [str(i) for i in range(8)], bad, info=model.info)
+    code, output = _run("check", str(tmp_path / "bad.npy"))
+    assert code == 1
+    assert "non_finite" in output
+
+
+def test_cache_info_and_clear(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    source = tmp_path / "t.txt"
+    source.write_text("one\ntwo\n", encoding="utf-8")
+    assert _run("encode", str(source), "--cache-path", str(path))[0] == 0
+    stats = json.loads(_run("cache", "info", "--path", str(path), "--json")[1])
+    assert (stats["entries"], stats["models"]) == (2, 1)
+    assert "deleted 2 vectors" in _run("cache", "clear", "--path", str(path))[1]
+
+
+def test_errors_become_a_message_and_exit_code_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe broken\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "embedlab", "encode", str(bad), "--no-cache"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 2
+    assert "not valid UTF-8 at byte 3 (line 2)" in result.stderr
+    assert "Traceback" not in result.stderr

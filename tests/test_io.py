@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from embedlab import EmbeddingModel, InputError, read_embeddings, read_texts, write_embeddings
+
+
+def test_txt_one_text_per_line_blank_lines_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_text("first\n\nsecond\n   \nthird\n", encoding="utf-8")
+    records = read_texts(path)
+    assert records.texts == ["first", "second", "third"]
+    assert records.ids == ["1", "3", "5"]
+    assert records.skipped_blank_lines == 2
+
+
+def test_jsonl_csv_tsv_parquet_agree(tmp_path: Path) -> None:
+    rows = [{"_id": "a", "title": "T1", "text": "alpha"}, {"_id": "b", "title": "", "text": "beta, with comma"}]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    (tmp_path / "in.csv").write_text('_id,title,text\na,T1,alpha\nb,,"beta, with comma"\n', encoding="utf-8")
+    (tmp_path / "in.tsv").write_text("_id\ttitle\ttext\na\tT1\talpha\nb\t\tbeta, with comma\n", encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    for suffix in ("jsonl", "csv", "tsv", "parquet"):
+        records = read_texts(tmp_path / f"in.{suffix}", title_field="title")
+        assert records.ids == ["a", "b"], suffix
+        assert records.texts == ["alpha", "beta, with comma"], suffix
+        assert records.titles == ["T1", None], suffix
+
+
+def test_custom_fields_and_row_number_ids(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"body": "x", "key": 7}\n{"body": "y", "key": 8}\n', encoding="utf-8")
+    assert read_texts(path, text_field="body", id_field="key").ids == ["7", "8"]
+    assert read_texts(path, text_field="body").ids == ["0", "1"]
+
+
+def test_non_utf8_file_names_byte_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("fine line\ncaf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"not valid UTF-8 at byte 13 \(line 2\).*iconv"):
+        read_texts(path)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffid,text\n1,hello\n".encode())
+    assert read_texts(path).texts == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"text": "ok"}\n{"text": broken}\n', r"in.jsonl:2: not valid JSON"),
+        ('{"text": "ok"}\n["a list"]\n', r"in.jsonl:2: each line must be a JSON object"),
+        ('{"body": "ok"}\n', r"no text field 'text'; fields are: body"),
+        ('{"text": "ok"}\n{"text": null}\n', r"record 2 has NoneType in 'text'"),
+        ('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', r"ids must be unique; repeated: 1"),
+    ],
+)
+def test_malformed_records_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        read_texts(path)
+
+
+def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown input format"):
+        read_texts(tmp_path / "in.docx")
+    with pytest.raises(InputError, match="no such file"):
+        read_texts(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".npy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int8, np.uint8])
+def test_embeddings_round_trip_with_ids_and_model(
+    tmp_path: Path, model: EmbeddingModel, suffix: str, dtype: type
+) -> None:
+    vectors = (np.arange(12).reshape(3, 4) - 5).astype(dtype)
+    path = write_embeddings(tmp_path / f"out{suffix}", ["a", "b", "c"], vectors, info=model.info, precision="x")
+    back = read_embeddings(path)
+    assert back.ids == ["a", "b", "c"]
+    np.testing.assert_array_equal(back.vectors, vectors)
+    assert back.vectors.dtype == dtype
+    assert back.meta["model"]["fingerprint"] == model.fingerprint
+    assert back.meta["precision"] == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"out{suffix}"] + (["out.meta.json"] if suffix == ".npy" else [])
+    )  # no temporary files left behind
+
+
+def test_write_refuses_mismatched_ids_and_unknown_format(tmp_path: Path, model: EmbeddingModel) -> None:
+    with pytest.raises(InputError, match="2 ids for 3 vectors"):
+        write_embeddings(tmp_path / "o.parquet", ["a", "b"], np.zeros((3, 4)), info=model.info)
+    with pytest.raises(InputError, match=r"parquet or \.npy"):
+        write_embeddings(tmp_path / "o.csv", ["a"], np.zeros((1, 4)), info=model.info)
+
+
+def test_corrupt_embeddings_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"garbage")
+    with pytest.raises(InputError, match="corrupt"):
+        read_embeddings(path)
