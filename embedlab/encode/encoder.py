@@ -14,18 +14,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from embedlab.encode.cache import EmbeddingCache
+from embedlab.encode.documents import embed_documents
 from embedlab.encode.text import DEFAULT_MAX_CHARS, EmptyPolicy, prepare_texts, token_counts
 from embedlab.errors import InputError, TruncationWarning
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
-
-if TYPE_CHECKING:
-    from embedlab.encode.documents import Aggregation, DocumentEmbeddings
 
 Precision = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -142,31 +140,9 @@ class Encoder:
         out = quantize(vectors, precision, self.ranges_for(precision))
         return out[0] if single else out
 
-    def encode_documents(
-        self,
-        documents: Sequence[str],
-        *,
-        titles: Sequence[str | None] | None = None,
-        max_tokens: int | None = None,
-        overlap: int = 32,
-        aggregate: Aggregation = "mean",
-        precision: Precision = "float32",
-    ) -> DocumentEmbeddings:
-        """Chunk long documents by tokens, encode every chunk, and aggregate chunk vectors per document.
-
-        See :func:`embedlab.encode.documents.embed_documents` for the arguments.
-        """
-        from embedlab.encode.documents import embed_documents
-
-        return embed_documents(
-            self,
-            documents,
-            titles=titles,
-            max_tokens=max_tokens,
-            overlap=overlap,
-            aggregate=aggregate,
-            precision=precision,
-        )
+    #: Chunk long documents, encode the chunks, aggregate per document: see
+    #: :func:`embedlab.encode.documents.embed_documents` (this is that function as a method).
+    encode_documents = embed_documents
 
     def calibrate(self, texts: Sequence[str]) -> np.ndarray:
         """Set int8/uint8 ranges from the per-dimension min and max of these texts' vectors.
