@@ -33,8 +33,9 @@ bench: setup
 
 # Re-pin every dependency after a change to pyproject.toml.
 lock: setup
-	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(embedlab|torch)' | sort -f > requirements/constraints.new
-	{ sed -n '1,2p' requirements/constraints.txt; echo torch==2.13.0; cat requirements/constraints.new; } > requirements/constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(embedlab|torch|#)' | sort -f > requirements/constraints.new
+	{ sed -n '1,2p' requirements/constraints.txt; echo torch==2.13.0; cat requirements/constraints.new; } > requirements/constraints.tmp
+	mv requirements/constraints.tmp requirements/constraints.txt
 	rm requirements/constraints.new
 
 clean:

@@ -1,0 +1,140 @@
+"""Benchmark data: BEIR-layout retrieval sets and scored sentence pairs, validated on load.
+
+A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``)
+and ``qrels/{split}.tsv`` (``query-id``, ``corpus-id``, ``score``; graded relevance allowed). Problems
+that would make a score silently wrong are errors (duplicate ids, qrels naming unknown queries or
+documents); problems that only shrink the set are counted warnings (empty queries and documents are
+left out, queries without a relevant document are not scored).
+
+Example:
+    >>> bench = load_beir("../shared/data/scifact_beir", split="test")  # doctest: +SKIP
+    >>> len(bench.queries), len(bench.corpus)  # doctest: +SKIP
+    (300, 5183)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedlab.errors import InputError
+from embedlab.io import read_texts
+
+
+class BenchmarkWarning(UserWarning):
+    """Something in a benchmark was left out; the message says what and how many."""
+
+
+@dataclass
+class RetrievalBenchmark:
+    """Queries, a corpus and graded relevance judgements (``qrels[query_id][doc_id] = grade``)."""
+
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    name: str = "benchmark"
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """Corpus ids in file order."""
+        return list(self.corpus)
+
+
+@dataclass
+class PairSet:
+    """Scored text pairs (STS): ``texts1[i]`` vs ``texts2[i]`` with gold ``scores[i]``."""
+
+    texts1: list[str]
+    texts2: list[str]
+    scores: list[float]
+
+
+def load_beir(path: str | Path, *, split: str = "test") -> RetrievalBenchmark:
+    """Load one split of a BEIR-layout folder; the document text is ``title + " " + text``.
+
+    Raises:
+        InputError: missing files, duplicate ids, a malformed qrels row, qrels naming unknown ids.
+    """
+    root = Path(path)
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    for required in (root / "corpus.jsonl", root / "queries.jsonl", qrels_path):
+        if not required.is_file():
+            raise InputError(f"{root} is not a BEIR benchmark for split {split!r}: {required} is missing.")
+    docs = read_texts(root / "corpus.jsonl", id_field="_id", title_field="title")
+    corpus_all = {
+        doc_id: f"{title} {text}".strip() if title else text.strip()
+        for doc_id, title, text in zip(docs.ids, docs.titles or [None] * len(docs.ids), docs.texts, strict=True)
+    }
+    query_records = read_texts(root / "queries.jsonl", id_field="_id")
+    queries_all = dict(zip(query_records.ids, query_records.texts, strict=True))
+    qrels = read_qrels(qrels_path)
+
+    unknown_queries = sorted(set(qrels) - set(queries_all))
+    unknown_docs = sorted({d for judged in qrels.values() for d in judged} - set(corpus_all))
+    if unknown_queries or unknown_docs:
+        raise InputError(
+            f"{qrels_path} names {len(unknown_queries)} unknown query ids {unknown_queries[:5]} and "
+            f"{len(unknown_docs)} unknown document ids {unknown_docs[:5]}: the qrels do not belong to this corpus."
+        )
+    dropped: dict[str, int] = {}
+    corpus = {doc_id: text for doc_id, text in corpus_all.items() if text}
+    dropped["empty_documents"] = len(corpus_all) - len(corpus)
+    queries = {qid: queries_all[qid].strip() for qid in qrels if queries_all[qid].strip()}
+    dropped["empty_queries"] = len(qrels) - len(queries)
+    judged = {qid: qrels[qid] for qid in queries if any(grade > 0 for grade in qrels[qid].values())}
+    dropped["queries_without_relevant"] = len(queries) - len(judged)
+    queries = {qid: queries[qid] for qid in judged}
+    for reason, count in dropped.items():
+        if count:
+            warnings.warn(f"{root.name}/{split}: left out {count} {reason.replace('_', ' ')}.", BenchmarkWarning, 2)
+    return RetrievalBenchmark(
+        corpus=corpus, queries=queries, qrels=judged, name=f"{root.name}/{split}", dropped=dropped
+    )
+
+
+def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (header ``query-id corpus-id score``) into ``{query: {doc: grade}}``."""
+    path = Path(path)
+    qrels: dict[str, dict[str, int]] = {}
+    rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t")
+    for number, row in enumerate(rows, start=1):
+        if number == 1 and row and not row[-1].lstrip("-").isdigit():
+            continue  # header
+        if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
+            raise InputError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>integer score', got {row}.")
+        query, doc, grade = row[0].strip(), row[1].strip(), int(row[2])
+        if doc in qrels.setdefault(query, {}):
+            raise InputError(f"{path}:{number}: query {query} judges document {doc} twice.")
+        qrels[query][doc] = grade
+    return qrels
+
+
+def load_pairs(path: str | Path, *, header: bool | None = None) -> PairSet:
+    """Read scored pairs from a CSV (``text1, text2, score``; the STS-B files have no header)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    if header is None:
+        header = bool(rows) and not _is_number(rows[0][-1])
+    texts1, texts2, scores = [], [], []
+    for number, row in enumerate(rows[1:] if header else rows, start=2 if header else 1):
+        if len(row) < 3 or not _is_number(row[2]):
+            raise InputError(f"{path}:{number}: expected 'text1,text2,score', got {row}.")
+        texts1.append(row[0])
+        texts2.append(row[1])
+        scores.append(float(row[2]))
+    if not scores:
+        raise InputError(f"{path}: no scored pairs (expected rows of 'text1,text2,score').")
+    return PairSet(texts1=texts1, texts2=texts2, scores=scores)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,30 @@
+"""Semantic textual similarity: how well cosine similarity follows human similarity scores.
+
+Example:
+    >>> pairs = load_pairs("../shared/data/stsbenchmark/sts-test.csv")  # doctest: +SKIP
+    >>> sts_correlation(Encoder(), pairs)["spearman"]  # doctest: +SKIP
+    0.8203
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+
+from embedlab.encode import Encoder
+from embedlab.errors import InputError
+from embedlab.evaluate.data import PairSet
+
+
+def sts_correlation(encoder: Encoder, pairs: PairSet) -> dict[str, float]:
+    """Spearman and Pearson correlation of pair cosines with the gold scores, and the pair count."""
+    if len(pairs.scores) < 3:
+        raise InputError(f"Need at least 3 scored pairs for a correlation, got {len(pairs.scores)}.")
+    left = encoder.encode(pairs.texts1)
+    right = encoder.encode(pairs.texts2)
+    cosines = (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
+    return {
+        "spearman": float(spearmanr(cosines, pairs.scores).statistic),
+        "pearson": float(pearsonr(cosines, pairs.scores).statistic),
+        "pairs": float(len(pairs.scores)),
+    }
