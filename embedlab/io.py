@@ -80,13 +80,26 @@ def read_texts(
         return TextRecords(
             ids=[i for i, _ in kept], texts=[t for _, t in kept], skipped_blank_lines=len(lines) - len(kept)
         )
+    return _records(path, read_records(path), text_field or "text", id_field, title_field)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a .jsonl/.ndjson, .csv/.tsv (with header) or .parquet file, as dicts.
+
+    Raises:
+        InputError: unknown format, missing file, bytes that are not UTF-8, a malformed JSON line.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES or suffix == ".txt":
+        raise InputError(f"{path}: records are read from .jsonl, .csv, .tsv or .parquet, not {suffix!r}.")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
     if suffix == ".parquet":
-        rows = _parquet_rows(path)
-    elif suffix in (".csv", ".tsv"):
-        rows = list(csv.DictReader(io.StringIO(_decode(path)), delimiter="\t" if suffix == ".tsv" else ","))
-    else:
-        rows = _jsonl_rows(path)
-    return _records(path, rows, text_field or "text", id_field, title_field)
+        return _parquet_rows(path)
+    if suffix in (".csv", ".tsv"):
+        return list(csv.DictReader(io.StringIO(_decode(path)), delimiter="\t" if suffix == ".tsv" else ","))
+    return _jsonl_rows(path)
 
 
 def write_embeddings(

@@ -4,10 +4,10 @@ from embedlab.evaluate.bm25 import BM25Search
 from embedlab.evaluate.data import BenchmarkWarning, PairSet, RetrievalBenchmark, load_beir, load_pairs, read_qrels
 from embedlab.evaluate.retrieval import (
     DEFAULT_METRICS,
+    ExactSearch,
     RetrievalResult,
     SearchFn,
     evaluate,
-    exact_search,
     retrieval_metrics,
 )
 from embedlab.evaluate.sts import sts_correlation
@@ -16,12 +16,12 @@ __all__ = [
     "DEFAULT_METRICS",
     "BM25Search",
     "BenchmarkWarning",
+    "ExactSearch",
     "PairSet",
     "RetrievalBenchmark",
     "RetrievalResult",
     "SearchFn",
     "evaluate",
-    "exact_search",
     "load_beir",
     "load_pairs",
     "read_qrels",

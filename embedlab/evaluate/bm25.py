@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ class BM25Search:
     def __init__(self, corpus: dict[str, str], *, language: str | None = "english", k1: float = 1.5, b: float = 0.75):
         import bm25s
 
+        started = time.perf_counter()
         self.doc_ids = list(corpus)
         self.language = language
         self._stemmer = _stemmer(language)
@@ -38,6 +40,7 @@ class BM25Search:
         )
         self._index = bm25s.BM25(k1=k1, b=b)
         self._index.index(tokens, show_progress=False)
+        self.index_seconds = time.perf_counter() - started
 
     def __call__(self, queries: Sequence[str], k: int) -> list[Ranking]:
         """Rank the corpus for each query; documents without a shared term are not returned."""

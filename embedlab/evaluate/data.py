@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedlab.errors import InputError
-from embedlab.io import read_texts
+from embedlab.io import read_records, read_texts
 
 
 class BenchmarkWarning(UserWarning):
@@ -113,20 +113,35 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def load_pairs(path: str | Path, *, header: bool | None = None) -> PairSet:
-    """Read scored pairs from a CSV (``text1, text2, score``; the STS-B files have no header)."""
+def load_pairs(
+    path: str | Path, *, text1_field: str = "text1", text2_field: str = "text2", score_field: str = "score"
+) -> PairSet:
+    """Read scored pairs from .csv/.tsv, .jsonl or .parquet.
+
+    A CSV whose first row ends in a number has no header and is read by position (``text1, text2,
+    score``, as the STS-B files); otherwise the named fields are used.
+    """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    rows = list(csv.reader(io.StringIO(text)))
-    if header is None:
-        header = bool(rows) and not _is_number(rows[0][-1])
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        if rows and len(rows[0]) >= 3 and _is_number(rows[0][2]):
+            return _pairs(path, [(row[0], row[1], row[2]) if len(row) >= 3 else (row, None, None) for row in rows])
+    records = read_records(path)
+    if records and not {text1_field, text2_field, score_field} <= set(records[0]):
+        raise InputError(
+            f"{path}: needs fields {text1_field!r}, {text2_field!r}, {score_field!r}; has {', '.join(records[0])}."
+        )
+    return _pairs(path, [(r[text1_field], r[text2_field], r[score_field]) for r in records], first=2)
+
+
+def _pairs(path: Path, rows: list[tuple[object, object, object]], first: int = 1) -> PairSet:
     texts1, texts2, scores = [], [], []
-    for number, row in enumerate(rows[1:] if header else rows, start=2 if header else 1):
-        if len(row) < 3 or not _is_number(row[2]):
-            raise InputError(f"{path}:{number}: expected 'text1,text2,score', got {row}.")
-        texts1.append(row[0])
-        texts2.append(row[1])
-        scores.append(float(row[2]))
+    for number, (left, right, score) in enumerate(rows, start=first):
+        if not isinstance(left, str) or not isinstance(right, str) or not _is_number(str(score)):
+            raise InputError(f"{path}:{number}: expected 'text1,text2,score', got {[left, right, score]}.")
+        texts1.append(left)
+        texts2.append(right)
+        scores.append(float(str(score)))
     if not scores:
         raise InputError(f"{path}: no scored pairs (expected rows of 'text1,text2,score').")
     return PairSet(texts1=texts1, texts2=texts2, scores=scores)

@@ -4,11 +4,11 @@ A *search function* takes a list of query texts and ``k`` and returns, for each 
 ``(doc_id, score)`` list. :func:`evaluate` calls it on a benchmark's queries and scores the ranking with
 `ranx <https://github.com/AmenRa/ranx>`_ (tested against trec_eval; NDCG uses linear gains, as BEIR and
 MTEB do). The ranking is taken in the order returned: ties in score are broken by that order, not by
-document id. :func:`exact_search` and :class:`embedlab.evaluate.bm25.BM25Search` make search functions;
+document id. :class:`ExactSearch` and :class:`embedlab.evaluate.bm25.BM25Search` are search functions;
 later an index, a hybrid search or a remote server plugs in the same way.
 
 Example:
-    >>> search = exact_search(Encoder(), bench.corpus)  # doctest: +SKIP
+    >>> search = ExactSearch(Encoder(), bench.corpus)  # doctest: +SKIP
     >>> result = evaluate(search, bench)  # doctest: +SKIP
     >>> result.mean["ndcg@10"]  # doctest: +SKIP
     0.6451
@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ import numpy as np
 
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
-from embedlab.evaluate.data import RetrievalBenchmark
+from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark
+from embedlab.evaluate.stats import Estimate, mean_ci
 
 Ranking = list[tuple[str, float]]
 SearchFn = Callable[[Sequence[str], int], list[Ranking]]
@@ -34,11 +36,27 @@ DEFAULT_METRICS = ("ndcg@10", "mrr@10", "map@10", "recall@10", "recall@100", "pr
 
 @dataclass
 class RetrievalResult:
-    """Averaged and per-query metric values, and the rankings they were computed from."""
+    """Averaged metrics with 95% bootstrap intervals, per-query values, rankings, and speed."""
 
     mean: dict[str, float]
     per_query: dict[str, dict[str, float]]
+    ci: dict[str, Estimate] = field(default_factory=dict)
     rankings: dict[str, Ranking] = field(repr=False, default_factory=dict)
+    speed: dict[str, float] = field(default_factory=dict)
+
+    def values(self, metric: str) -> np.ndarray:
+        """The per-query values of one metric, in query order."""
+        return np.array([scores[metric] for scores in self.per_query.values()])
+
+    def to_dict(self, *, top: int = 10) -> dict[str, object]:
+        """JSON-ready: means, intervals, per-query values, speed, and each query's top ``top`` documents."""
+        return {
+            "mean": self.mean,
+            "ci": {metric: estimate.to_dict() for metric, estimate in self.ci.items()},
+            "per_query": self.per_query,
+            "speed": self.speed,
+            "rankings": {qid: [[doc, score] for doc, score in ranking[:top]] for qid, ranking in self.rankings.items()},
+        }
 
 
 def retrieval_metrics(
@@ -55,6 +73,14 @@ def retrieval_metrics(
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
 
+    unjudged = [qid for qid, judged in qrels.items() if not any(grade > 0 for grade in judged.values())]
+    if unjudged:
+        warnings.warn(
+            f"{len(unjudged)} queries have no relevant document and are not scored (e.g. {unjudged[:3]}).",
+            BenchmarkWarning,
+            stacklevel=2,
+        )
+        qrels = {qid: judged for qid, judged in qrels.items() if qid not in set(unjudged)}
     if not qrels:
         raise InputError("No judged queries to evaluate.")
     query_ids = list(qrels)
@@ -63,14 +89,19 @@ def retrieval_metrics(
         ranked = _unique(rankings.get(qid, []))
         # Scores by rank so ranx keeps the order returned (its sort would reorder ties).
         run[qid] = {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)} or {"\0none": 0.0}
+    judged = Qrels(qrels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's first-call notices
-        values = ranx_evaluate(Qrels(qrels), Run(run), list(metrics), return_mean=False, make_comparable=True)
+        values = ranx_evaluate(judged, Run(run), list(metrics), return_mean=False, make_comparable=True)
     if len(metrics) == 1:
         values = {metrics[0]: values}
+    # ranx returns per-query arrays in its own (sorted) query order, not the order of our dict.
+    position = {qid: i for i, qid in enumerate(judged.get_query_ids())}
+    values = {m: np.asarray(values[m])[[position[qid] for qid in query_ids]] for m in metrics}
     per_query = {qid: {m: float(values[m][i]) for m in metrics} for i, qid in enumerate(query_ids)}
     mean = {m: float(np.mean(values[m])) for m in metrics}
-    return RetrievalResult(mean=mean, per_query=per_query, rankings=rankings)
+    ci = {m: mean_ci(values[m]) for m in metrics}
+    return RetrievalResult(mean=mean, per_query=per_query, ci=ci, rankings=rankings)
 
 
 def evaluate(
@@ -82,34 +113,47 @@ def evaluate(
 ) -> RetrievalResult:
     """Run ``search`` on every benchmark query (top ``k``) and score the rankings."""
     query_ids = list(benchmark.queries)
+    started = time.perf_counter()
     results = search([benchmark.queries[qid] for qid in query_ids], k)
+    seconds = time.perf_counter() - started
     if len(results) != len(query_ids):
         raise InputError(f"The search function returned {len(results)} rankings for {len(query_ids)} queries.")
-    return retrieval_metrics(benchmark.qrels, dict(zip(query_ids, results, strict=True)), metrics)
+    result = retrieval_metrics(benchmark.qrels, dict(zip(query_ids, results, strict=True)), metrics)
+    result.speed = {"queries": len(query_ids), "ms_per_query": 1000 * seconds / max(len(query_ids), 1)}
+    index_seconds = getattr(search, "index_seconds", None)
+    if index_seconds is not None:
+        documents = len(getattr(search, "doc_ids", []))
+        result.speed.update({"index_seconds": index_seconds, "docs_per_s": documents / max(index_seconds, 1e-9)})
+    return result
 
 
-def exact_search(encoder: Encoder, corpus: dict[str, str], *, batch: int = 256) -> SearchFn:
-    """A search function over ``corpus`` by exact cosine (dot product of normalised vectors).
+class ExactSearch:
+    """Search ``corpus`` by exact cosine (dot product of normalised vectors), callable as ``search(queries, k)``.
 
-    The corpus is encoded once, here; each call encodes its queries and ranks every document.
+    The corpus is encoded once, when the object is made (``index_seconds`` records how long); each call
+    encodes its queries and ranks every document. Equal scores keep corpus order.
     """
-    doc_ids = list(corpus)
-    doc_vectors = encoder.encode([corpus[d] for d in doc_ids])
 
-    def search(queries: Sequence[str], k: int) -> list[Ranking]:
-        query_vectors = encoder.encode(list(queries))
+    def __init__(self, encoder: Encoder, corpus: dict[str, str], *, batch: int = 256) -> None:
+        self.encoder = encoder
+        self.doc_ids = list(corpus)
+        self.batch = batch
+        started = time.perf_counter()
+        self.doc_vectors = encoder.encode([corpus[d] for d in self.doc_ids])
+        self.index_seconds = time.perf_counter() - started
+
+    def __call__(self, queries: Sequence[str], k: int) -> list[Ranking]:
+        """The top ``k`` documents of each query, best first."""
+        query_vectors = self.encoder.encode(list(queries))
         rankings: list[Ranking] = []
-        for start in range(0, len(query_vectors), batch):
-            scores = query_vectors[start : start + batch] @ doc_vectors.T
+        for start in range(0, len(query_vectors), self.batch):
+            scores = query_vectors[start : start + self.batch] @ self.doc_vectors.T
             top = min(k, scores.shape[1])
             best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
             for row, candidates in enumerate(best):
-                # Stable: equal scores keep corpus order.
                 order = candidates[np.lexsort((candidates, -scores[row, candidates]))]
-                rankings.append([(doc_ids[i], float(scores[row, i])) for i in order])
+                rankings.append([(self.doc_ids[i], float(scores[row, i])) for i in order])
         return rankings
-
-    return search
 
 
 def _unique(ranking: Ranking) -> list[str]:

@@ -2,7 +2,7 @@
 
 Example:
     >>> pairs = load_pairs("../shared/data/stsbenchmark/sts-test.csv")  # doctest: +SKIP
-    >>> sts_correlation(Encoder(), pairs)["spearman"]  # doctest: +SKIP
+    >>> sts_correlation(Encoder(), pairs)["spearman"].value  # doctest: +SKIP
     0.8203
 """
 
@@ -14,17 +14,18 @@ from scipy.stats import pearsonr, spearmanr
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import PairSet
+from embedlab.evaluate.stats import Estimate, statistic_ci
 
 
-def sts_correlation(encoder: Encoder, pairs: PairSet) -> dict[str, float]:
-    """Spearman and Pearson correlation of pair cosines with the gold scores, and the pair count."""
+def sts_correlation(encoder: Encoder, pairs: PairSet) -> dict[str, Estimate]:
+    """Spearman and Pearson correlation of pair cosines with the gold scores, with bootstrap intervals."""
     if len(pairs.scores) < 3:
         raise InputError(f"Need at least 3 scored pairs for a correlation, got {len(pairs.scores)}.")
     left = encoder.encode(pairs.texts1)
     right = encoder.encode(pairs.texts2)
     cosines = (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
+    gold = np.asarray(pairs.scores, dtype=np.float64)
     return {
-        "spearman": float(spearmanr(cosines, pairs.scores).statistic),
-        "pearson": float(pearsonr(cosines, pairs.scores).statistic),
-        "pairs": float(len(pairs.scores)),
+        "spearman": statistic_ci(lambda x, y: float(spearmanr(x, y).statistic), cosines, gold),
+        "pearson": statistic_ci(lambda x, y: float(pearsonr(x, y).statistic), cosines, gold),
     }

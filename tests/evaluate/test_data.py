@@ -72,11 +72,18 @@ def test_pairs_with_and_without_header(tmp_path: Path) -> None:
     path.write_text('a,b,1.5\n"c, with comma",d,4\n', encoding="utf-8")
     pairs = load_pairs(path)
     assert (pairs.texts1, pairs.texts2, pairs.scores) == (["a", "c, with comma"], ["b", "d"], [1.5, 4.0])
-    path.write_text("s1,s2,score\na,b,1\n", encoding="utf-8")
+    path.write_text("text1,text2,score\na,b,1\n", encoding="utf-8")
     assert load_pairs(path).scores == [1.0]
-    path.write_text("a,b\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no scored pairs"):
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"sentence1": "a", "sentence2": "b", "label": 0.5}\n', encoding="utf-8")
+    pairs = load_pairs(jsonl, text1_field="sentence1", text2_field="sentence2", score_field="label")
+    assert (pairs.texts1, pairs.scores) == (["a"], [0.5])
+    path.write_text("x,y,z\na,b,c\n", encoding="utf-8")
+    with pytest.raises(InputError, match="needs fields 'text1', 'text2', 'score'"):
         load_pairs(path)
     path.write_text("a,b,1\nc,d\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"p.csv:2: expected"):
+        load_pairs(path)
+    path.write_text("text1,text2,score\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no scored pairs"):
         load_pairs(path)

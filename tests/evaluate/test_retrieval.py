@@ -5,7 +5,7 @@ import math
 import pytest
 
 from embedlab import Encoder
-from embedlab.evaluate import BM25Search, RetrievalBenchmark, evaluate, exact_search, retrieval_metrics
+from embedlab.evaluate import BenchmarkWarning, BM25Search, ExactSearch, RetrievalBenchmark, evaluate, retrieval_metrics
 
 ALL = ["ndcg@10", "mrr@10", "map@10", "recall@1", "recall@2", "precision@2", "hit_rate@1"]
 
@@ -64,7 +64,7 @@ BENCH = RetrievalBenchmark(
 
 
 def test_exact_search_finds_the_paraphrases(encoder: Encoder) -> None:
-    result = evaluate(exact_search(encoder, CORPUS), BENCH, k=4)
+    result = evaluate(ExactSearch(encoder, CORPUS), BENCH, k=4)
     assert result.mean["mrr@10"] == 1.0
     assert result.rankings["q1"][0][0] == "cat"
     scores = [score for _, score in result.rankings["q2"]]
@@ -79,3 +79,19 @@ def test_bm25_matches_terms_only() -> None:
     result = evaluate(search, BENCH)
     assert result.per_query["q3"]["mrr@10"] == 1.0
     assert result.per_query["q1"]["mrr@10"] == 0.0
+
+
+def test_per_query_values_belong_to_their_queries_whatever_the_id_order() -> None:
+    # ranx sorts query ids internally; our per-query values must still follow our ids.
+    qrels = {"qb": {"d1": 1}, "qa": {"d2": 1}, "qc": {"d3": 1}}
+    rankings = {"qb": [("d1", 1.0)], "qa": [("d9", 1.0), ("d2", 0.5)], "qc": [("d9", 1.0)]}
+    result = retrieval_metrics(qrels, rankings, ["mrr@10"])
+    assert {qid: scores["mrr@10"] for qid, scores in result.per_query.items()} == {"qb": 1.0, "qa": 0.5, "qc": 0.0}
+    assert result.values("mrr@10").tolist() == [1.0, 0.5, 0.0]
+
+
+def test_queries_without_a_relevant_document_are_left_out_and_counted() -> None:
+    qrels = {"q1": {"a": 1}, "q2": {"b": 0}}
+    with pytest.warns(BenchmarkWarning, match="1 queries have no relevant document"):
+        result = retrieval_metrics(qrels, {"q1": [("a", 1.0)], "q2": [("b", 1.0)]}, ["mrr@10"])
+    assert result.per_query == {"q1": {"mrr@10": 1.0}}

@@ -1,0 +1,158 @@
+"""Build a BEIR-layout benchmark from your own data: a corpus plus a query log or a relevance mapping.
+
+The log holds records with a query and a relevant document id, one per row (a click or judgement log,
+optionally with a grade), or a list of ids per row (a mapping). Queries are grouped by their normalised
+text (NFKC, whitespace, case), so a query asked twice is one query, and the split into train/dev/test is
+by query: the same query never lands in two splits. Judgements for documents that are not in the corpus
+are left out and counted.
+
+Example:
+    >>> summary = build_benchmark("corpus.jsonl", "clicks.jsonl", "bench/")  # doctest: +SKIP
+    >>> summary.queries  # doctest: +SKIP
+    {'train': 700, 'dev': 100, 'test': 200}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from embedlab.encode.text import normalize_text
+from embedlab.errors import InputError
+from embedlab.io import read_records, read_texts
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class BenchmarkSummary:
+    """What was built: queries per split, documents, judgements, relevant per query, what was left out."""
+
+    path: str
+    queries: dict[str, int]
+    documents: int
+    judgements: int
+    relevant_per_query: dict[str, float]
+    documents_never_relevant: int
+    dropped_unknown_documents: int
+    dropped_empty_queries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def build_benchmark(
+    corpus: str | Path,
+    log: str | Path,
+    out: str | Path,
+    *,
+    query_field: str = "query",
+    doc_field: str = "doc_id",
+    grade_field: str | None = None,
+    text_field: str = "text",
+    id_field: str | None = None,
+    title_field: str | None = None,
+    dev: float = 0.1,
+    test: float = 0.2,
+    seed: int = 13,
+    overwrite: bool = False,
+) -> BenchmarkSummary:
+    """Write ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/{train,dev,test}.tsv`` into ``out``.
+
+    Raises:
+        InputError: bad fractions, missing fields, a non-empty ``out`` without ``overwrite``, no judgement
+            left, or grades that are not integers.
+    """
+    if not (0 <= dev < 1 and 0 < test < 1 and dev + test < 1):
+        raise InputError(f"dev={dev} and test={test} must be fractions that leave room for train.")
+    target = Path(out)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise InputError(f"{target} is not empty; pass overwrite=True (--overwrite) to replace it.")
+    docs = read_texts(corpus, text_field=text_field, id_field=id_field, title_field=title_field)
+    known = set(docs.ids)
+    rows = read_records(log)
+    if rows and (query_field not in rows[0] or doc_field not in rows[0]):
+        raise InputError(f"{log}: needs fields {query_field!r} and {doc_field!r}; has {', '.join(rows[0])}.")
+
+    texts: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    unknown = empty = 0
+    for number, row in enumerate(rows, start=1):
+        query = str(row.get(query_field) or "")
+        key = normalize_text(query).casefold()
+        if not key:
+            empty += 1
+            continue
+        qid = "q" + hashlib.sha1(key.encode()).hexdigest()[:12]
+        texts.setdefault(qid, normalize_text(query))
+        grade = _grade(row, grade_field, log, number)
+        value = row[doc_field]
+        for doc in value if isinstance(value, list) else [value]:
+            if str(doc) not in known:
+                unknown += 1
+                continue
+            judged = qrels.setdefault(qid, {})
+            judged[str(doc)] = max(grade, judged.get(str(doc), 0))
+    qrels = {qid: judged for qid, judged in qrels.items() if any(g > 0 for g in judged.values())}
+    if not qrels:
+        raise InputError(f"{log}: no judgement names a document of the corpus ({unknown} did not).")
+
+    query_ids = sorted(qrels)
+    random.Random(seed).shuffle(query_ids)
+    n_test, n_dev = round(len(query_ids) * test), round(len(query_ids) * dev)
+    split_of = {qid: "test" for qid in query_ids[:n_test]}
+    split_of.update({qid: "dev" for qid in query_ids[n_test : n_test + n_dev]})
+    split_of.update({qid: "train" for qid in query_ids[n_test + n_dev :]})
+
+    staging = target.with_name(f".{target.name}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "qrels").mkdir(parents=True)
+    with open(staging / "corpus.jsonl", "w", encoding="utf-8") as handle:
+        titles = docs.titles or [None] * len(docs.ids)
+        for doc_id, title, text in zip(docs.ids, titles, docs.texts, strict=True):
+            handle.write(json.dumps({"_id": doc_id, "title": title or "", "text": text}, ensure_ascii=False) + "\n")
+    with open(staging / "queries.jsonl", "w", encoding="utf-8") as handle:
+        for qid in sorted(qrels):
+            handle.write(json.dumps({"_id": qid, "text": texts[qid]}, ensure_ascii=False) + "\n")
+    for split in SPLITS:
+        with open(staging / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as handle:
+            handle.write("query-id\tcorpus-id\tscore\n")
+            for qid in sorted(q for q in qrels if split_of[q] == split):
+                for doc, grade in sorted(qrels[qid].items()):
+                    handle.write(f"{qid}\t{doc}\t{grade}\n")
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+
+    relevant = [sum(g > 0 for g in judged.values()) for judged in qrels.values()]
+    ever_relevant = {doc for judged in qrels.values() for doc, g in judged.items() if g > 0}
+    return BenchmarkSummary(
+        path=str(target),
+        queries={split: sum(1 for q in split_of.values() if q == split) for split in SPLITS},
+        documents=len(docs.ids),
+        judgements=sum(len(judged) for judged in qrels.values()),
+        relevant_per_query={
+            "mean": sum(relevant) / len(relevant),
+            "min": float(min(relevant)),
+            "max": float(max(relevant)),
+        },
+        documents_never_relevant=len(known - ever_relevant),
+        dropped_unknown_documents=unknown,
+        dropped_empty_queries=empty,
+    )
+
+
+def _grade(row: dict[str, Any], field: str | None, log: str | Path, number: int) -> int:
+    if field is None:
+        return 1
+    value = row.get(field)
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{log}: record {number} has grade {value!r}, not an integer.") from None

@@ -1,0 +1,238 @@
+"""A self-contained HTML report of an :class:`~embedlab.evaluate.suite.EvaluationReport`.
+
+One file, no network: charts are PNGs (matplotlib) embedded as data URIs, styles inline, so the report
+opens anywhere and can be mailed or archived. Sections: a summary table with 95% intervals and
+significance marks against the baseline, a bar chart with error bars, per-query scatter plots of each
+system against the baseline, STS / clustering / classification tables, speed, and the worst queries with
+what each system returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from embedlab import __version__
+
+if TYPE_CHECKING:
+    from embedlab.evaluate.stats import Estimate
+    from embedlab.evaluate.suite import EvaluationReport
+
+_MARKS = {"better": ("▲", "better"), "worse": ("▼", "worse"), "no significant difference": ("=", "same")}
+_CHART_METRICS = ("ndcg@10", "mrr@10", "recall@100")
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}.better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;
+font-weight:600}.same{color:#777}.ci{color:#777;font-size:.85em}.hit{background:#e6f4ea}img{max-width:100%}
+.q{margin:1rem 0;padding:.6rem;border:1px solid #eee;border-radius:6px}.small{font-size:.85em;color:#555}
+"""
+
+
+def write_html(report: EvaluationReport, path: str | Path) -> Path:
+    """Render ``report`` to one HTML file at ``path``."""
+    path = Path(path)
+    path.write_text(render_html(report), encoding="utf-8")
+    return path
+
+
+def render_html(report: EvaluationReport) -> str:
+    """The report as an HTML string."""
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>embedlab evaluation</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        _header(report),
+    ]
+    retrieval = [s for s in report.systems if s.retrieval is not None]
+    if retrieval:
+        parts += [_summary(report), _verdicts(report)]
+        parts.append(f"<h2>Metrics with 95% intervals</h2><img alt='bar chart' src='{_bars(report)}'>")
+        if len(retrieval) > 1:
+            parts.append(f"<h2>Per query against {html.escape(report.baseline)}</h2>"
+                         f"<img alt='per-query scatter' src='{_scatter(report)}'>")  # fmt: skip
+    parts.append(_tasks(report))
+    parts.append(_speed(report))
+    if report.worst_queries:
+        parts.append(_worst(report))
+    parts.append(
+        "<h2>How to read this</h2><p class='small'>Intervals are 95% percentile bootstrap intervals over queries "
+        "(pairs, items or k-means seeds for the other tasks). Each system is compared with the baseline (the first "
+        "system) query by query with a paired randomisation test; ▲/▼ mark a significant difference (p &lt; 0.05), "
+        "= none. A higher score without a mark is not an improvement.</p></body></html>"
+    )
+    return "\n".join(parts)
+
+
+def _header(report: EvaluationReport) -> str:
+    bench = report.benchmark
+    what = (
+        f"{html.escape(str(bench.get('name')))}: {bench.get('queries')} queries, {bench.get('documents')} documents"
+        if bench
+        else "no retrieval benchmark"
+    )
+    models = "".join(
+        f"<li>{html.escape(s.name)}: <code>{html.escape(str(s.model.get('fingerprint', ''))[:16])}</code> "
+        f"({s.model.get('dimension')} dims, {html.escape(str(s.model.get('path')))})</li>"
+        for s in report.systems
+        if s.model
+    )
+    return (
+        f"<h1>embedlab evaluation</h1><p>{what}. Baseline: <b>{html.escape(report.baseline)}</b>. "
+        f"Created {report.created} by embedlab {__version__}.</p><ul class='small'>{models}</ul>"
+    )
+
+
+def _summary(report: EvaluationReport) -> str:
+    marks = {(c.system, c.metric): c for c in report.comparisons}
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in report.metrics)
+    rows = []
+    for system in report.systems:
+        if system.retrieval is None:
+            continue
+        cells = []
+        for metric in report.metrics:
+            estimate = system.retrieval.ci[metric]
+            comparison = marks.get((system.name, metric))
+            mark = ""
+            if comparison is not None:
+                symbol, css = _MARKS[comparison.test.verdict]
+                mark = f" <span class='{css}' title='p={comparison.test.p_value:.4f}'>{symbol}</span>"
+            cells.append(_cell(estimate, mark))
+        rows.append(f"<tr><th class='l'>{html.escape(system.name)}</th>{''.join(cells)}</tr>")
+    return f"<h2>Retrieval</h2><table><tr><th class='l'>system</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _cell(estimate: Estimate, mark: str = "") -> str:
+    return f"<td>{estimate.value:.4f}{mark}<br><span class='ci'>[{estimate.low:.4f}, {estimate.high:.4f}]</span></td>"
+
+
+def _verdicts(report: EvaluationReport) -> str:
+    items = []
+    for c in report.comparisons:
+        if c.metric not in _CHART_METRICS:
+            continue
+        d = c.test.difference
+        symbol, css = _MARKS[c.test.verdict]
+        items.append(
+            f"<li><b>{html.escape(c.system)}</b> vs {html.escape(c.baseline)} on {c.metric}: "
+            f"{d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}], p = {c.test.p_value:.4f} "
+            f"<span class='{css}'>{symbol} {c.test.verdict}</span></li>"
+        )
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _tasks(report: EvaluationReport) -> str:
+    sections = []
+    for task, title in (("sts", "STS (cosine vs gold)"), ("clustering", "Clustering (k-means, k = labels)"),
+                        ("classification", "Classification (logistic regression, 5-fold)")):  # fmt: skip
+        rows = [(s.name, getattr(s, task)) for s in report.systems if getattr(s, task)]
+        if not rows:
+            continue
+        names = list(rows[0][1])
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+        body = "".join(
+            f"<tr><th class='l'>{html.escape(system)}</th>" + "".join(_cell(scores[n]) for n in names) + "</tr>"
+            for system, scores in rows
+        )
+        sections.append(f"<h2>{title}</h2><table><tr><th class='l'>system</th>{head}</tr>{body}</table>")
+    return "".join(sections)
+
+
+def _speed(report: EvaluationReport) -> str:
+    keys = sorted({key for s in report.systems for key in s.speed})
+    if not keys:
+        return ""
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join(
+        f"<tr><th class='l'>{html.escape(s.name)}</th>"
+        + "".join(f"<td>{s.speed[k]:.1f}</td>" if k in s.speed else "<td>—</td>" for k in keys)
+        + "</tr>"
+        for s in report.systems
+    )
+    return f"<h2>Speed (this machine)</h2><table><tr><th class='l'>system</th>{head}</tr>{body}</table>"
+
+
+def _worst(report: EvaluationReport) -> str:
+    blocks = []
+    for item in report.worst_queries:
+        relevant = "".join(
+            f"<li><code>{html.escape(r['id'])}</code> (grade {r['grade']}): {html.escape(r['text'])}…</li>"
+            for r in item["relevant"]
+        )
+        systems = []
+        for name, result in item["systems"].items():
+            tops = "".join(
+                f"<li class='{'hit' if t['relevant'] else ''}'><code>{html.escape(t['id'])}</code> "
+                f"{t['score']:.3f}{' ✓' if t['relevant'] else ''}: {html.escape(t['text'])}…</li>"
+                for t in result["top"]
+            )
+            score = next(value for key, value in result.items() if key != "top")
+            systems.append(f"<p><b>{html.escape(name)}</b> ({score:.3f})</p><ol>{tops}</ol>")
+        blocks.append(
+            f"<div class='q'><b>{html.escape(item['query'])}</b> <span class='small'>({html.escape(item['query_id'])})"
+            f"</span><p class='small'>relevant:</p><ul class='small'>{relevant}</ul>{''.join(systems)}</div>"
+        )
+    return f"<h2>Worst queries of {html.escape(report.baseline)}</h2>{''.join(blocks)}"
+
+
+def _bars(report: EvaluationReport) -> str:
+    plt = _pyplot()
+    systems = [s for s in report.systems if s.retrieval is not None]
+    metrics = [m for m in _CHART_METRICS if m in report.metrics] or report.metrics[:3]
+    figure, axis = plt.subplots(figsize=(10, 4.2))
+    width = 0.8 / len(systems)
+    for offset, system in enumerate(systems):
+        ci = [system.retrieval.ci[m] for m in metrics]  # type: ignore[union-attr]
+        values = np.array([e.value for e in ci])
+        errors = np.array([[e.value - e.low for e in ci], [e.high - e.value for e in ci]])
+        positions = np.arange(len(metrics)) + offset * width - 0.4 + width / 2
+        axis.bar(positions, values, width, yerr=errors, capsize=4, label=system.name)
+        for x, value in zip(positions, values, strict=True):
+            axis.text(x, value / 2, f"{value:.3f}", ha="center", va="center", fontsize=8, color="white")
+    axis.set_xticks(np.arange(len(metrics)), metrics)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("score (95% CI)")
+    axis.legend(loc="lower right", fontsize=8)
+    return _png(figure)
+
+
+def _scatter(report: EvaluationReport) -> str:
+    plt = _pyplot()
+    metric = "ndcg@10" if "ndcg@10" in report.metrics else report.metrics[0]
+    systems = [s for s in report.systems if s.retrieval is not None]
+    base, others = systems[0], systems[1:4]
+    figure, axes = plt.subplots(1, len(others), figsize=(4.3 * len(others), 4.2), squeeze=False)
+    x = base.retrieval.values(metric)  # type: ignore[union-attr]
+    for axis, system in zip(axes[0], others, strict=True):
+        y = system.retrieval.values(metric)  # type: ignore[union-attr]
+        jitter = np.random.default_rng(0).uniform(-0.01, 0.01, size=(2, len(x)))
+        axis.scatter(x + jitter[0], y + jitter[1], s=8, alpha=0.5)
+        axis.plot([0, 1], [0, 1], color="grey", linewidth=1)
+        axis.set_xlabel(f"{base.name} {metric}")
+        axis.set_ylabel(f"{system.name} {metric}")
+        axis.set_title(f"above the line: {int((y > x).sum())}, below: {int((y < x).sum())}", fontsize=9)
+    return _png(figure)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    _pyplot().close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

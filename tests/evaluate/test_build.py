@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from embedlab import InputError
+from embedlab.evaluate import load_beir
+from embedlab.evaluate.build import build_benchmark
+
+
+def _corpus(path: Path, n: int = 30) -> Path:
+    rows = [{"id": f"d{i}", "title": f"Doc {i}", "text": f"text of document {i}"} for i in range(n)]
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return path
+
+
+def test_build_splits_by_normalised_query_without_leakage(tmp_path: Path) -> None:
+    log = []
+    for i in range(40):
+        log.append({"query": f"question {i}", "doc_id": f"d{i % 30}"})
+        log.append({"query": f"  QUESTION   {i} ", "doc_id": f"d{(i + 1) % 30}"})  # the same query, asked again
+    log.append({"query": "question 0", "doc_id": "d999"})  # a click on a deleted document
+    log.append({"query": "   ", "doc_id": "d1"})
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log), encoding="utf-8")
+    summary = build_benchmark(_corpus(tmp_path / "corpus.jsonl"), tmp_path / "log.jsonl", tmp_path / "bench",
+                              title_field="title")  # fmt: skip
+    assert summary.queries == {"train": 28, "dev": 4, "test": 8}
+    assert summary.relevant_per_query == {"mean": 2.0, "min": 2.0, "max": 2.0}
+    assert (summary.dropped_unknown_documents, summary.dropped_empty_queries) == (1, 1)
+    splits = {}
+    for split in ("train", "dev", "test"):
+        bench = load_beir(tmp_path / "bench", split=split)
+        splits[split] = {bench.queries[q].casefold() for q in bench.queries}
+        assert all(len(judged) == 2 for judged in bench.qrels.values())
+    assert not (splits["train"] & splits["test"]) and not (splits["train"] & splits["dev"])
+    assert not (splits["dev"] & splits["test"])
+    assert load_beir(tmp_path / "bench", split="test").corpus["d3"] == "Doc 3 text of document 3"
+
+
+def test_mapping_form_grades_and_refusals(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    log = tmp_path / "map.jsonl"
+    log.write_text(json.dumps({"q": "alpha", "docs": ["d1", "d2"], "g": 2}) + "\n", encoding="utf-8")
+    summary = build_benchmark(corpus, log, tmp_path / "b", query_field="q", doc_field="docs", grade_field="g",
+                              test=0.5, dev=0.0)  # fmt: skip
+    assert summary.judgements == 2
+    qrels = (tmp_path / "b" / "qrels" / "test.tsv").read_text() + (tmp_path / "b" / "qrels" / "train.tsv").read_text()
+    assert "\td1\t2" in qrels and "\td2\t2" in qrels
+    with pytest.raises(InputError, match="not empty"):
+        build_benchmark(corpus, log, tmp_path / "b", query_field="q", doc_field="docs")
+    with pytest.raises(InputError, match="needs fields 'query' and 'doc_id'"):
+        build_benchmark(corpus, log, tmp_path / "c")
+    log.write_text(json.dumps({"query": "x", "doc_id": "nope"}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no judgement names a document"):
+        build_benchmark(corpus, log, tmp_path / "d")
+    with pytest.raises(InputError, match="fractions"):
+        build_benchmark(corpus, log, tmp_path / "e", dev=0.5, test=0.5)
