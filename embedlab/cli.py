@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
 from embedlab.errors import EmbedlabError, TruncationWarning
 
+if TYPE_CHECKING:
+    from embedlab.bias import BiasAudit
+
 app = typer.Typer(
     help="embedlab: local-first custom text embeddings. Every command works offline.",
     no_args_is_help=True,
@@ -38,7 +41,20 @@ cache_app = typer.Typer(help="Inspect or clear the embedding cache.", no_args_is
 benchmark_app = typer.Typer(help="Build benchmarks from your own data.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
+bias_app = typer.Typer(help="Measure bias in a model and remove a bias direction.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(bias_app, name="bias")
+
+SetsOption = Annotated[
+    Path | None, typer.Option(help="Folder of association tests (sent-bias JSON: targ1, targ2, attr1, attr2).")
+]
+TestsOption = Annotated[str | None, typer.Option(help="Comma-separated test names in --sets (default: all).")]
+PairsOption = Annotated[Path | None, typer.Option(help="Definitional pairs, a JSON list of [word, word].")]
+WordsOption = Annotated[
+    Path | None, typer.Option(help="Words to project: JSON list (of words or [word, ...]) or one per line.")
+]
+QualityBenchmark = Annotated[Path | None, typer.Option(help="A BEIR folder: NDCG@10 (test split) beside the bias.")]
+QualitySts = Annotated[Path | None, typer.Option(help="Scored pairs: STS Spearman beside the bias.")]
 
 console = Console()
 err = Console(stderr=True)
@@ -69,7 +85,8 @@ def _main(
 def encode(
     input: Annotated[Path, typer.Argument(help="Texts: .txt (a line each), .jsonl, .csv, .tsv or .parquet.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write: .parquet or .npy (default INPUT.parquet).")
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write: .parquet or .npy (default INPUT.embeddings.parquet)."),
     ] = None,
     model: ModelOption = None,
     text_field: Annotated[str | None, typer.Option(help="Field holding the text (default: text).")] = None,
@@ -90,6 +107,9 @@ def encode(
     from embedlab.encode import EmbeddingCache, Encoder
     from embedlab.io import read_texts, write_embeddings
 
+    output = output or input.with_name(input.stem + ".embeddings.parquet")
+    if output.resolve() == input.resolve():
+        raise EmbedlabError(f"The output {output} is the input file: choose another --output.")
     records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
     if records.skipped_blank_lines:
         err.print(f"skipped {records.skipped_blank_lines} blank lines")
@@ -119,7 +139,6 @@ def encode(
     elapsed = time.perf_counter() - started
     for warning in caught:
         err.print("[yellow]warning:[/]", escape(str(warning.message)), soft_wrap=True)
-    output = output or input.with_suffix(".parquet")
     write_embeddings(output, records.ids, vectors, info=encoder.info, precision=precision)
     stats = encoder.stats
     console.print(
@@ -251,7 +270,9 @@ def cache_info(
 @cache_app.command("clear")
 def cache_clear(
     path: Annotated[Path | None, typer.Option(help="Cache file.")] = None,
-    model: Annotated[str | None, typer.Option(help="Only this model's entries (a fingerprint).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Only this model's entries: its fingerprint, or the first 8+ hex digits.")
+    ] = None,
 ) -> None:
     """Delete cached vectors (all, or one model's)."""
     from embedlab.encode import EmbeddingCache
@@ -360,6 +381,109 @@ def benchmark_build(
         f"{summary.dropped_unknown_documents} judgements of unknown documents and "
         f"{summary.dropped_empty_queries} empty queries"
     )
+
+
+@bias_app.command("audit")
+def bias_audit(
+    model: ModelOption = None,
+    sets: SetsOption = None,
+    tests: TestsOption = None,
+    pairs: PairsOption = None,
+    words: WordsOption = None,
+    benchmark: QualityBenchmark = None,
+    sts: QualitySts = None,
+    out: Annotated[Path, typer.Option(help="Folder for audit.json and audit.html.")] = Path("bias-output"),
+) -> None:
+    """Association tests, bias direction and projections (and quality): audit.json and audit.html."""
+    from embedlab.bias import audit_model, write_audit
+    from embedlab.models import load_model
+
+    inputs = _bias_inputs(sets, tests, pairs, words, benchmark, sts)
+    audit = audit_model(load_model(model), **inputs)
+    _print_audit(audit, None)
+    paths = write_audit(out, audit)
+    console.print(f"wrote {paths['json']} and {paths['html']}")
+
+
+@bias_app.command("debias")
+def bias_debias(
+    pairs: Annotated[Path, typer.Option(help="Definitional pairs, a JSON list of [word, word].")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the debiased model.")],
+    model: ModelOption = None,
+    components: Annotated[int, typer.Option(help="Dimensions of the bias subspace to remove.")] = 1,
+    sets: SetsOption = None,
+    tests: TestsOption = None,
+    words: WordsOption = None,
+    benchmark: QualityBenchmark = None,
+    sts: QualitySts = None,
+    report: Annotated[Path, typer.Option(help="Folder for the before/after audit.")] = Path("bias-output"),
+) -> None:
+    """Remove the bias subspace from a model (saved as a plain sentence-transformers model) and audit both."""
+    from embedlab.bias import audit_model, bias_direction, debias_model, write_audit
+    from embedlab.encode import Encoder
+    from embedlab.models import load_model
+
+    original = load_model(model)
+    inputs = _bias_inputs(sets, tests, None, words, benchmark, sts)
+    subspace = bias_direction(Encoder(original), _pairs(pairs), components=components)
+    before = audit_model(original, subspace=subspace, **inputs)
+    debiased = debias_model(original, subspace, output)
+    after = audit_model(debiased, subspace=subspace, **inputs)
+    _print_audit(before, after)
+    paths = write_audit(report, before, after)
+    console.print(f"saved the debiased model to {output} [{debiased.info.short_fingerprint}]; "
+                  f"wrote {paths['json']} and {paths['html']}")  # fmt: skip
+
+
+def _pairs(path: Path) -> list[tuple[str, str]]:
+    from embedlab.bias import load_pairs_file
+
+    return load_pairs_file(path)
+
+
+def _bias_inputs(
+    sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
+    sts: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    from embedlab.bias import load_association_tests
+    from embedlab.evaluate import load_beir, load_pairs
+
+    if sets is None and pairs is None and words is None and benchmark is None and sts is None:
+        raise EmbedlabError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
+    names = [name.strip() for name in tests.split(",")] if tests else None
+    return {
+        "tests": load_association_tests(sets, names) if sets else [],
+        **({"pairs": _pairs(pairs)} if pairs else {}),
+        "words": _words(words) if words else [],
+        "benchmark": load_beir(benchmark, split="test") if benchmark else None,
+        "sts": load_pairs(sts) if sts else None,
+    }
+
+
+def _words(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+        return [str(item[0] if isinstance(item, list) else item).replace("_", " ") for item in data]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:
+    audits = [before] + ([after] if after is not None else [])
+    table = Table(title="bias audit" + (" (before -> after)" if len(audits) > 1 else ""))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for index, result in enumerate(before.association):
+        values = [f"d={a.association[index].effect_size:+.3f} p={a.association[index].p_value:.4f}" for a in audits]
+        table.add_row(f"{result.test}: {' vs '.join(result.targets)} x {' vs '.join(result.attributes)}",
+                      " -> ".join(values))  # fmt: skip
+    if before.projections:
+        table.add_row(
+            "mean |projection| on bias direction", " -> ".join(f"{a.mean_abs_projection:.4f}" for a in audits)
+        )
+    for name in before.quality:
+        table.add_row(name, " -> ".join(str(a.quality[name]) for a in audits))
+    console.print(table)
 
 
 @app.command()

@@ -33,6 +33,7 @@ from embedlab.encode.text import token_counts
 from embedlab.errors import EmbedlabError
 from embedlab.io import write_embeddings
 from embedlab.models import load_model
+from embedlab.plots import pyplot
 
 DEMO_MODULES = (
     "argparse", "asyncio", "base64", "bisect", "calendar", "collections", "contextlib", "copy", "csv",
@@ -204,11 +205,7 @@ def _most_similar_pairs(vectors: np.ndarray, count: int, block: int = 1024) -> l
 
 
 def _plot(path: Path, vectors: np.ndarray, docs: list[Docstring], lengths: np.ndarray, limit: int) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     centred = vectors - vectors.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     points = centred @ components[:2].T

@@ -72,10 +72,8 @@ def read_texts(
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES:
         raise InputError(f"{path}: unknown input format {suffix!r}; use one of {', '.join(TEXT_SUFFIXES)}.")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
     if suffix == ".txt":
-        lines = _decode(path).splitlines()
+        lines = _lines(read_text_file(path))
         kept = [(str(number), line) for number, line in enumerate(lines, start=1) if line.strip()]
         return TextRecords(
             ids=[i for i, _ in kept], texts=[t for _, t in kept], skipped_blank_lines=len(lines) - len(kept)
@@ -98,7 +96,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     if suffix == ".parquet":
         return _parquet_rows(path)
     if suffix in (".csv", ".tsv"):
-        return list(csv.DictReader(io.StringIO(_decode(path)), delimiter="\t" if suffix == ".tsv" else ","))
+        return _table_rows(path, tsv=suffix == ".tsv")
     return _jsonl_rows(path)
 
 
@@ -175,10 +173,24 @@ def read_embeddings(path: str | Path) -> EmbeddingFile:
         ) from exc
     if vectors.ndim != 2:
         raise InputError(f"{path}: expected a 2-D matrix of vectors, got shape {vectors.shape}.")
+    expected = meta.get("count", len(vectors))
+    if (ids and len(ids) != len(vectors)) or expected != len(vectors):
+        raise InputError(
+            f"{path}: {len(vectors)} vectors but {len(ids) or expected} ids; the file and its metadata are out of "
+            "step (an interrupted write?). Encode again."
+        )
     return EmbeddingFile(ids=ids or [str(i) for i in range(len(vectors))], vectors=vectors, meta=meta)
 
 
-def _decode(path: Path) -> str:
+def read_text_file(path: str | Path) -> str:
+    """A UTF-8 text file's content (a BOM is dropped).
+
+    Raises:
+        InputError: no such file, or bytes that are not UTF-8 (naming the byte and the line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -190,9 +202,32 @@ def _decode(path: Path) -> str:
         ) from exc
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at line feeds only: str.splitlines also splits at U+2028, form feeds and others."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _table_rows(path: Path, *, tsv: bool) -> list[dict[str, Any]]:
+    """CSV (quoted fields allowed) or TSV (tabs separate, quotes are text) rows; each must have every column."""
+    text = read_text_file(path)
+    reader = csv.DictReader(
+        io.StringIO(text), delimiter="\t" if tsv else ",", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
+    )
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            raise InputError(
+                f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} fields "
+                f"({', '.join(reader.fieldnames or [])})."
+            )
+        rows.append(row)
+    return rows
+
+
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
+    for number, line in enumerate(_lines(read_text_file(path)), start=1):
         if not line.strip():
             continue
         try:

@@ -37,7 +37,7 @@ def test_encode_jsonl_to_parquet_equals_the_api(tmp_path: Path, encoder: Encoder
     source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     code, output = _run("encode", str(source), "--cache-path", str(tmp_path / "c.sqlite3"))
     assert code == 0, output
-    written = read_embeddings(tmp_path / "docs.parquet")
+    written = read_embeddings(tmp_path / "docs.embeddings.parquet")
     assert written.ids == ["d1", "d2"]
     np.testing.assert_allclose(written.vectors, encoder.encode([r["text"] for r in rows]), atol=1e-6)
     assert written.meta["model"]["fingerprint"] == encoder.info.fingerprint
@@ -55,7 +55,7 @@ def test_encode_with_chunking_and_titles(tmp_path: Path) -> None:
     code, output = _run("encode", str(source), "--title-field", "title", "--no-cache", "--max-tokens", "100")
     assert code == 0, output
     assert "chunks" in output
-    assert read_embeddings(tmp_path / "docs.parquet").vectors.shape == (2, 384)
+    assert read_embeddings(tmp_path / "docs.embeddings.parquet").vectors.shape == (2, 384)
 
 
 def test_encode_reports_truncation(tmp_path: Path) -> None:
@@ -117,3 +117,17 @@ def test_errors_become_a_message_and_exit_code_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not valid UTF-8 at byte 3 (line 2)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_encode_never_overwrites_its_input(tmp_path: Path) -> None:
+    source = tmp_path / "docs.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a"], "text": ["hello"]}), source)
+    code, output = _run("encode", str(source), "--no-cache")
+    assert code == 0, output
+    assert pq.read_table(source).column_names == ["id", "text"]  # the texts are still there
+    assert read_embeddings(tmp_path / "docs.embeddings.parquet").ids == ["a"]
+    result = runner.invoke(app, ["encode", str(source), "-o", str(source), "--no-cache"])
+    assert "is the input file" in str(result.exception)

@@ -107,3 +107,29 @@ def test_corrupt_embeddings_file(tmp_path: Path) -> None:
     path.write_bytes(b"garbage")
     with pytest.raises(InputError, match="corrupt"):
         read_embeddings(path)
+
+
+def test_only_line_feeds_split_lines(tmp_path: Path) -> None:
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text(json.dumps({"id": "a", "text": "one\u2028two"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_texts(jsonl).texts == ["one\u2028two"]
+    txt = tmp_path / "in.txt"
+    txt.write_text("first\x0cstill first\r\nsecond\n", encoding="utf-8")
+    records = read_texts(txt)
+    assert (records.ids, records.texts) == (["1", "2"], ["first\x0cstill first", "second"])
+
+
+def test_tsv_quotes_are_text_and_rows_must_be_complete(tmp_path: Path) -> None:
+    path = tmp_path / "in.tsv"
+    path.write_text('id\ttext\n1\t"quoted" start\n2\tan "inner\n3\tend"\n', encoding="utf-8")
+    assert read_texts(path).texts == ['"quoted" start', 'an "inner', 'end"']
+    path.write_text("id\ttext\n1\tfine\n2\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"in.tsv:3: expected 2 fields"):
+        read_texts(path)
+
+
+def test_npy_and_sidecar_out_of_step(tmp_path: Path, model: EmbeddingModel) -> None:
+    write_embeddings(tmp_path / "a.npy", ["x", "y", "z"], np.zeros((3, 4), np.float32), info=model.info)
+    np.save(tmp_path / "a.npy", np.zeros((2, 4), np.float32))  # as if the sidecar belonged to another write
+    with pytest.raises(InputError, match="out of step"):
+        read_embeddings(tmp_path / "a.npy")

@@ -33,6 +33,7 @@ from embedlab.errors import CacheError
 
 _SCHEMA_VERSION = "1"
 _SELECT_CHUNK = 500
+_MIN_PREFIX = 8
 
 
 def default_cache_path() -> Path:
@@ -136,13 +137,20 @@ class EmbeddingCache:
         return CacheStats(path=str(self.path), entries=int(entries), models=int(models), size_bytes=size)
 
     def clear(self, fingerprint: str | None = None) -> int:
-        """Delete every entry, or only those of one model; return how many were deleted."""
+        """Delete every entry, or only one model's (its fingerprint or a prefix of 8+ hex digits).
+
+        Raises:
+            CacheError: a prefix shorter than 8 characters (it could match several models).
+        """
+        if fingerprint is not None and len(fingerprint) < _MIN_PREFIX:
+            raise CacheError(f"Give at least {_MIN_PREFIX} hex digits of the model fingerprint, got {fingerprint!r}.")
         with self._lock:
             conn = self._connection()
             if fingerprint is None:
                 cursor = conn.execute("DELETE FROM embeddings")
             else:
-                cursor = conn.execute("DELETE FROM embeddings WHERE model = ?", (fingerprint[:16],))
+                prefix = fingerprint[:16].lower()
+                cursor = conn.execute("DELETE FROM embeddings WHERE substr(model, 1, ?) = ?", (len(prefix), prefix))
             return int(cursor.rowcount)
 
     def close(self) -> None:

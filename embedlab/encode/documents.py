@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from embedlab.encode.text import quiet_tokenizer
+from embedlab.encode.text import prepare_texts, quiet_tokenizer, token_counts
 from embedlab.errors import InputError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 Aggregation = Literal["mean", "max", "first"]
 AGGREGATIONS = ("mean", "max", "first")
 TITLE_TEMPLATE = "{title}: {text}"
+_REFITS = 4
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ def _windows(
 def _word_start(words: list[int | None], position: int, *, floor: int) -> int:
     """Move ``position`` back to the first token of its word, but never to ``floor`` or before."""
     moved = position
-    while moved > floor + 1 and moved < len(words) and words[moved] is not None and words[moved] == words[moved - 1]:
+    while moved > floor and moved < len(words) and words[moved] is not None and words[moved] == words[moved - 1]:
         moved -= 1
-    return moved if moved > floor else position
+    return moved if moved > floor else position  # a word longer than the window is split
 
 
 def embed_documents(
@@ -160,37 +161,45 @@ def embed_documents(
 
     if aggregate not in AGGREGATIONS:
         raise InputError(f"aggregate must be one of {', '.join(AGGREGATIONS)}; got {aggregate!r}.")
+    if isinstance(documents, str):
+        raise InputError("encode_documents takes a sequence of documents, not a single string.")
     if titles is not None and len(titles) != len(documents):
         raise InputError(f"Got {len(titles)} titles for {len(documents)} documents.")
-    for index, document in enumerate(documents):
-        if not isinstance(document, str):
-            raise InputError(f"Documents must be str; got {type(document).__name__} at index {index}.")
+    prepare_texts(documents, normalize=False, on_empty="zero", max_chars=None)  # types and Unicode, with indices
     tokenizer = encoder.model.st.tokenizer
     limit = encoder.model.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
-    limit -= _count(tokenizer, [encoder.prompt])[0] if encoder.prompt else 0
+    limit -= _count(tokenizer, [encoder.effective_prompt])[0] if encoder.effective_prompt else 0
     title_list = list(titles) if titles is not None else [None] * len(documents)
+    named = sorted({t for t in title_list if t})
     title_tokens = dict(
-        zip(
-            set(title_list) - {None},
-            _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in set(title_list) - {None}]),
-            strict=False,
-        )
+        zip(named, _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in named]), strict=True)
     )
     with quiet_tokenizer():
         encodings = tokenizer(list(documents), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
-    chunks: list[Chunk] = []
-    for index, (document, title) in enumerate(zip(documents, title_list, strict=False)):
-        budget = max_tokens or limit - title_tokens.get(title, 0)
+
+    def windows(index: int, budget: int) -> list[Chunk]:
         if budget <= overlap:
             raise InputError(
                 f"Document {index}: only {budget} tokens are left per chunk after the title and prompt, not more "
                 f"than the overlap of {overlap}. Shorten the title or lower overlap."
             )
         offsets, words = encodings["offset_mapping"][index], encodings.word_ids(index)
-        doc_chunks = _windows(document, offsets, words, budget, overlap, title, index)
+        return _windows(documents[index], offsets, words, budget, overlap, title_list[index], index)
+
+    budgets = [max_tokens or limit - title_tokens.get(title or "", 0) for title in title_list]
+    per_document = [windows(index, budget) for index, budget in enumerate(budgets)]
+    # Text normalisation (NFKC) can add tokens ("½" -> "1⁄2"): re-cut the documents whose chunks overflow.
+    for _ in range(_REFITS):
+        overflow = _overflow(encoder, per_document)
+        if not overflow:
+            break
+        for index, longest in overflow.items():
+            budgets[index] = min(budgets[index] - 1, budgets[index] * encoder.model.max_seq_length // longest)
+            per_document[index] = windows(index, budgets[index])
+    for index, doc_chunks in enumerate(per_document):
         if not doc_chunks and encoder.on_empty == "error":
             raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
-        chunks.extend(doc_chunks)
+    chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
 
     chunk_vectors = (
         encoder.encode([chunk.embed_text for chunk in chunks])
@@ -209,6 +218,17 @@ def embed_documents(
         chunks=chunks,
         chunk_vectors=quantize(chunk_vectors, precision, ranges),
     )
+
+
+def _overflow(encoder: Encoder, per_document: list[list[Chunk]]) -> dict[int, int]:
+    """For each document with a chunk longer than the model reads, its longest chunk's token count."""
+    chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
+    counts = token_counts(encoder.model.st.tokenizer, encoder.model_inputs([chunk.embed_text for chunk in chunks]))
+    overflow: dict[int, int] = {}
+    for chunk, count in zip(chunks, counts, strict=True):
+        if count > encoder.model.max_seq_length:
+            overflow[chunk.doc_index] = max(overflow.get(chunk.doc_index, 0), count)
+    return overflow
 
 
 def _aggregate(rows: np.ndarray, how: str, normalize: bool) -> np.ndarray:

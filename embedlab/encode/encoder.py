@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from embedlab.encode.cache import EmbeddingCache
 from embedlab.encode.documents import embed_documents
-from embedlab.encode.text import DEFAULT_MAX_CHARS, EmptyPolicy, prepare_texts, token_counts
+from embedlab.encode.text import DEFAULT_MAX_CHARS, EmptyPolicy, normalize_text, prepare_texts, token_counts
 from embedlab.errors import InputError, TruncationWarning
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
@@ -105,12 +105,26 @@ class Encoder:
         return self.model.info
 
     @property
+    def effective_prompt(self) -> str | None:
+        """The prompt put before every text: ours, else the model's default prompt (if it has one)."""
+        if self.prompt is not None:
+            return self.prompt
+        st = self.model.st
+        name = getattr(st, "default_prompt_name", None)
+        return st.prompts.get(name) if name else None
+
+    def model_inputs(self, texts: Sequence[str]) -> list[str]:
+        """The strings the model actually reads for ``texts``: normalised (if on) and behind the prompt."""
+        prompt = self.effective_prompt or ""
+        return [prompt + (normalize_text(text) if self.normalize_text else text) for text in texts]
+
+    @property
     def options(self) -> dict[str, Any]:
         """Everything besides model and text that changes a float vector: part of every cache key."""
         return {
             "normalize": self.normalize,
             "normalize_text": self.normalize_text,
-            "prompt": self.prompt,
+            "prompt": self.effective_prompt,
             "max_seq_length": self.model.max_seq_length,
         }
 
@@ -219,13 +233,13 @@ class Encoder:
                 batch = [prepared[todo[position]] for position in positions]
                 encoded = st.encode(
                     batch,
-                    prompt=self.prompt,
+                    prompt=self.effective_prompt,
                     batch_size=self.batch_size,
                     show_progress_bar=False,
                     convert_to_numpy=True,
                     normalize_embeddings=self.normalize,
                 )
-                counts = token_counts(st.tokenizer, [(self.prompt or "") + text for text in batch])
+                counts = token_counts(st.tokenizer, [(self.effective_prompt or "") + text for text in batch])
                 rows = [todo[position] for position in positions]
                 vectors[rows] = encoded
                 n_tokens[rows] = counts

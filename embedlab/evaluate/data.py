@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedlab.errors import InputError
-from embedlab.io import read_records, read_texts
+from embedlab.io import read_records, read_text_file, read_texts
 
 
 class BenchmarkWarning(UserWarning):
@@ -100,8 +100,10 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Read a BEIR qrels TSV (header ``query-id corpus-id score``) into ``{query: {doc: grade}}``."""
     path = Path(path)
     qrels: dict[str, dict[str, int]] = {}
-    rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t")
+    rows = csv.reader(io.StringIO(read_text_file(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
     for number, row in enumerate(rows, start=1):
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines (a trailing newline, say)
         if number == 1 and row and not row[-1].lstrip("-").isdigit():
             continue  # header
         if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
@@ -123,7 +125,7 @@ def load_pairs(
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        rows = list(csv.reader(io.StringIO(read_text_file(path))))
         if rows and len(rows[0]) >= 3 and _is_number(rows[0][2]):
             return _pairs(path, [(row[0], row[1], row[2]) if len(row) >= 3 else (row, None, None) for row in rows])
     records = read_records(path)

@@ -9,15 +9,14 @@ what each system returned.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedlab import __version__
+from embedlab.plots import data_uri, pyplot
 
 if TYPE_CHECKING:
     from embedlab.evaluate.stats import Estimate
@@ -63,7 +62,7 @@ def render_html(report: EvaluationReport) -> str:
         parts.append(_worst(report))
     parts.append(
         "<h2>How to read this</h2><p class='small'>Intervals are 95% percentile bootstrap intervals over queries "
-        "(pairs, items or k-means seeds for the other tasks). Each system is compared with the baseline (the first "
+        "(pairs or items for the other tasks). Each system is compared with the baseline (the first "
         "system) query by query with a paired randomisation test; ▲/▼ mark a significant difference (p &lt; 0.05), "
         "= none. A higher score without a mark is not an improvement.</p></body></html>"
     )
@@ -183,7 +182,7 @@ def _worst(report: EvaluationReport) -> str:
 
 
 def _bars(report: EvaluationReport) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     systems = [s for s in report.systems if s.retrieval is not None]
     metrics = [m for m in _CHART_METRICS if m in report.metrics] or report.metrics[:3]
     figure, axis = plt.subplots(figsize=(10, 4.2))
@@ -200,11 +199,11 @@ def _bars(report: EvaluationReport) -> str:
     axis.set_ylim(0, 1)
     axis.set_ylabel("score (95% CI)")
     axis.legend(loc="lower right", fontsize=8)
-    return _png(figure)
+    return data_uri(figure)
 
 
 def _scatter(report: EvaluationReport) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     metric = "ndcg@10" if "ndcg@10" in report.metrics else report.metrics[0]
     systems = [s for s in report.systems if s.retrieval is not None]
     base, others = systems[0], systems[1:4]
@@ -218,21 +217,4 @@ def _scatter(report: EvaluationReport) -> str:
         axis.set_xlabel(f"{base.name} {metric}")
         axis.set_ylabel(f"{system.name} {metric}")
         axis.set_title(f"above the line: {int((y > x).sum())}, below: {int((y < x).sum())}", fontsize=9)
-    return _png(figure)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
-    _pyplot().close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data_uri(figure)

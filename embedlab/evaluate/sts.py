@@ -16,11 +16,15 @@ from embedlab.errors import InputError
 from embedlab.evaluate.data import PairSet
 from embedlab.evaluate.stats import Estimate, statistic_ci
 
+MIN_PAIRS = 10
+
 
 def sts_correlation(encoder: Encoder, pairs: PairSet) -> dict[str, Estimate]:
     """Spearman and Pearson correlation of pair cosines with the gold scores, with bootstrap intervals."""
-    if len(pairs.scores) < 3:
-        raise InputError(f"Need at least 3 scored pairs for a correlation, got {len(pairs.scores)}.")
+    if len(pairs.scores) < MIN_PAIRS:
+        raise InputError(
+            f"Need at least {MIN_PAIRS} scored pairs for a correlation and its interval, got {len(pairs.scores)}."
+        )
     left = encoder.encode(pairs.texts1)
     right = encoder.encode(pairs.texts2)
     cosines = (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))

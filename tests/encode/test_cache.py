@@ -158,3 +158,11 @@ def test_clear_one_model_or_all(tmp_path: Path) -> None:
 def test_default_location_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EMBEDLAB_CACHE_DIR", str(tmp_path))
     assert EmbeddingCache().path == tmp_path / "embeddings.sqlite3"
+
+
+def test_clear_by_fingerprint_prefix(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    cache.put_many("abcdef0123456789" * 4, [(EmbeddingCache.key("x", {}, "t"), np.ones(4, np.float32), 1)])
+    with pytest.raises(CacheError, match="at least 8"):
+        cache.clear("abc")
+    assert cache.clear("abcdef012345") == 1  # the 12 digits that `embedlab encode` prints

@@ -94,3 +94,28 @@ def test_precision_applies_to_documents(encoder: Encoder) -> None:
     docs = encoder.encode_documents(DOCUMENTS[:2], precision="ubinary")
     assert docs.vectors.dtype == np.uint8 and docs.vectors.shape == (2, 48)
     assert docs.chunk_vectors.shape[1] == 48
+
+
+def test_a_word_longer_than_the_window_is_split_into_full_windows(model: EmbeddingModel) -> None:
+    text = "x".join(["ab"] * 60)  # one "word" of ~120 tokens
+    chunks = chunk_text(text, model.st.tokenizer, 10, overlap=8)
+    assert all(chunk.n_tokens == 10 for chunk in chunks[:-1])
+    assert len(chunks) < 60
+
+
+def test_chunks_fit_after_text_normalisation(encoder: Encoder) -> None:
+    import warnings
+
+    from embedlab import TruncationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)
+        docs = encoder.encode_documents(["½ " * 600])  # NFKC turns "½" into three characters, more tokens
+    assert len(docs.chunks) > 3
+
+
+def test_documents_are_validated_like_texts(encoder: Encoder) -> None:
+    with pytest.raises(InputError, match="not a single string"):
+        encoder.encode_documents("one document")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="not valid Unicode"):
+        encoder.encode_documents(["fine", "bad \udcff"])

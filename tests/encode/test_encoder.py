@@ -118,3 +118,20 @@ def test_stats_count_what_was_done(encoder: Encoder) -> None:
 def test_bad_batch_size(model: EmbeddingModel) -> None:
     with pytest.raises(InputError, match="batch_size"):
         Encoder(model, batch_size=0)
+
+
+def test_the_models_default_prompt_is_used_and_keyed(model: EmbeddingModel, tmp_path: object) -> None:
+    import copy
+
+    from embedlab import EmbeddingCache, EmbeddingModel
+
+    st = copy.deepcopy(model.st)
+    st.prompts = {"query": "query: "}
+    st.default_prompt_name = "query"
+    prompted = Encoder(EmbeddingModel(st, model.info), cache=EmbeddingCache(f"{tmp_path}/c.sqlite3"))
+    assert prompted.options["prompt"] == "query: "
+    plain = Encoder(model, cache=EmbeddingCache(f"{tmp_path}/c.sqlite3"))
+    plain.encode(["hello there"])
+    with_prompt = prompted.encode(["hello there"])
+    assert prompted.stats.cache_hits == 0  # not the unprompted vector from the cache
+    np.testing.assert_allclose(with_prompt, Encoder(model, prompt="query: ").encode(["hello there"]), atol=1e-6)

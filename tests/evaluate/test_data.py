@@ -87,3 +87,14 @@ def test_pairs_with_and_without_header(tmp_path: Path) -> None:
     path.write_text("text1,text2,score\n", encoding="utf-8")
     with pytest.raises(InputError, match="no scored pairs"):
         load_pairs(path)
+
+
+def test_unreadable_inputs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_pairs(tmp_path / "missing.csv")
+    qrels = tmp_path / "q.tsv"
+    qrels.write_bytes(b"query-id\tcorpus-id\tscore\nq\xe9\td1\t1\n")
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        read_qrels(qrels)
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n\n", encoding="utf-8")
+    assert read_qrels(qrels) == {"q1": {"d1": 1}}  # a trailing blank line is fine

@@ -95,3 +95,11 @@ def test_queries_without_a_relevant_document_are_left_out_and_counted() -> None:
     with pytest.warns(BenchmarkWarning, match="1 queries have no relevant document"):
         result = retrieval_metrics(qrels, {"q1": [("a", 1.0)], "q2": [("b", 1.0)]}, ["mrr@10"])
     assert result.per_query == {"q1": {"mrr@10": 1.0}}
+
+
+def test_sts_needs_enough_pairs(encoder: Encoder) -> None:
+    from embedlab import InputError
+    from embedlab.evaluate import PairSet, sts_correlation
+
+    with pytest.raises(InputError, match="at least 10 scored pairs"):
+        sts_correlation(encoder, PairSet(["a", "b", "c", "d"], ["a", "b", "c", "e"], [5, 4, 3, 0]))

@@ -22,7 +22,7 @@ DATA = LabelledSet(
 
 
 def test_clustering_recovers_clear_topics(encoder: Encoder) -> None:
-    scores = clustering_scores(encoder, DATA, seeds=(0, 1))
+    scores = clustering_scores(encoder, DATA)
     assert scores["v_measure"].value > 0.8
     assert scores["ari"].value > 0.7
     assert 0 < scores["silhouette"].value < 1

@@ -1,0 +1,32 @@
+"""Bias audits: association tests, bias directions, retrieval exposure, and a saved debiasing step."""
+
+from embedlab.bias.association import (
+    AssociationResult,
+    AssociationTest,
+    load_association_test,
+    load_association_tests,
+    seat_sets,
+    weat,
+)
+from embedlab.bias.audit import BiasAudit, audit_model, write_audit
+from embedlab.bias.direction import BiasSubspace, bias_direction, debias_model, load_pairs_file, project
+from embedlab.bias.exposure import ExposureResult, retrieval_exposure
+
+__all__ = [
+    "AssociationResult",
+    "AssociationTest",
+    "BiasAudit",
+    "BiasSubspace",
+    "ExposureResult",
+    "audit_model",
+    "bias_direction",
+    "debias_model",
+    "load_association_test",
+    "load_association_tests",
+    "load_pairs_file",
+    "project",
+    "retrieval_exposure",
+    "seat_sets",
+    "weat",
+    "write_audit",
+]

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from embedlab import InputError
+from embedlab.bias import retrieval_exposure
+from embedlab.evaluate import BM25Search
+from embedlab.evaluate.retrieval import Ranking
+
+GROUPS = {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}
+
+
+def _fixed(order: list[str]) -> object:
+    def search(queries: Sequence[str], k: int) -> list[Ranking]:
+        return [[(doc, 1.0) for doc in order[:k]] for _ in queries]
+
+    return search
+
+
+def test_exposure_by_hand() -> None:
+    # ranks 1, 2, 3 hold A, B, A: weights 1, 1/log2(3), 1/2.
+    result = retrieval_exposure(_fixed(["a1", "b1", "a2"]), ["q"], GROUPS, k=3)  # type: ignore[arg-type]
+    total = 1 + 1 / math.log2(3) + 0.5
+    assert result.exposure == pytest.approx({"A": 1.5 / total, "B": (1 / math.log2(3)) / total})
+    assert result.share == pytest.approx({"A": 2 / 3, "B": 1 / 3})
+    assert result.expected == {"A": 0.5, "B": 0.5}
+    assert result.gap == pytest.approx((1.5 - 1 / math.log2(3)) / total)
+
+
+def test_planted_preference_through_bm25() -> None:
+    corpus = {"a1": "senior engineer he", "a2": "engineer he leads", "b1": "she bakes bread", "b2": "she sings"}
+    result = retrieval_exposure(BM25Search(corpus, language=None), ["engineer", "he"], GROUPS, k=2)
+    assert result.share == {"A": 1.0, "B": 0.0}
+    assert result.gap == 1.0
+
+
+def test_exposure_needs_groups_and_queries() -> None:
+    with pytest.raises(InputError, match="compares groups"):
+        retrieval_exposure(_fixed(["a1"]), ["q"], {"a1": "A"})  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="at least one query"):
+        retrieval_exposure(_fixed(["a1"]), [], GROUPS)  # type: ignore[arg-type]
