@@ -55,6 +55,10 @@ WordsOption = Annotated[
 ]
 QualityBenchmark = Annotated[Path | None, typer.Option(help="A BEIR folder: NDCG@10 (test split) beside the bias.")]
 QualitySts = Annotated[Path | None, typer.Option(help="Scored pairs: STS Spearman beside the bias.")]
+ExposureDocs = Annotated[
+    Path | None, typer.Option(help="Documents with a group for retrieval exposure: records with id, text, group.")
+]
+ExposureQueries = Annotated[Path | None, typer.Option(help="Queries for retrieval exposure: .txt, a line each.")]
 
 console = Console()
 err = Console(stderr=True)
@@ -392,13 +396,15 @@ def bias_audit(
     words: WordsOption = None,
     benchmark: QualityBenchmark = None,
     sts: QualitySts = None,
+    exposure_docs: ExposureDocs = None,
+    exposure_queries: ExposureQueries = None,
     out: Annotated[Path, typer.Option(help="Folder for audit.json and audit.html.")] = Path("bias-output"),
 ) -> None:
     """Association tests, bias direction and projections (and quality): audit.json and audit.html."""
     from embedlab.bias import audit_model, write_audit
     from embedlab.models import load_model
 
-    inputs = _bias_inputs(sets, tests, pairs, words, benchmark, sts)
+    inputs = _bias_inputs(sets, tests, pairs, words, benchmark, sts, exposure_docs, exposure_queries)
     audit = audit_model(load_model(model), **inputs)
     _print_audit(audit, None)
     paths = write_audit(out, audit)
@@ -416,6 +422,8 @@ def bias_debias(
     words: WordsOption = None,
     benchmark: QualityBenchmark = None,
     sts: QualitySts = None,
+    exposure_docs: ExposureDocs = None,
+    exposure_queries: ExposureQueries = None,
     report: Annotated[Path, typer.Option(help="Folder for the before/after audit.")] = Path("bias-output"),
 ) -> None:
     """Remove the bias subspace from a model (saved as a plain sentence-transformers model) and audit both."""
@@ -424,7 +432,7 @@ def bias_debias(
     from embedlab.models import load_model
 
     original = load_model(model)
-    inputs = _bias_inputs(sets, tests, None, words, benchmark, sts)
+    inputs = _bias_inputs(sets, tests, None, words, benchmark, sts, exposure_docs, exposure_queries)
     subspace = bias_direction(Encoder(original), _pairs(pairs), components=components)
     before = audit_model(original, subspace=subspace, **inputs)
     debiased = debias_model(original, subspace, output)
@@ -443,15 +451,27 @@ def _pairs(path: Path) -> list[tuple[str, str]]:
 
 def _bias_inputs(
     sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
-    sts: Path | None,
+    sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None,
 ) -> dict[str, Any]:  # fmt: skip
     from embedlab.bias import load_association_tests
     from embedlab.evaluate import load_beir, load_pairs
+    from embedlab.io import read_records, read_texts
 
-    if sets is None and pairs is None and words is None and benchmark is None and sts is None:
+    if not any((sets, pairs, words, benchmark, sts, exposure_docs)):
         raise EmbedlabError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
+    if (exposure_docs is None) != (exposure_queries is None):
+        raise EmbedlabError("Retrieval exposure needs both --exposure-docs and --exposure-queries.")
+    exposure = None
+    if exposure_docs and exposure_queries:
+        rows = read_records(exposure_docs)
+        if rows and not {"id", "text", "group"} <= set(rows[0]):
+            raise EmbedlabError(f"{exposure_docs}: needs fields id, text and group; has {', '.join(rows[0])}.")
+        corpus = {str(row["id"]): str(row["text"]) for row in rows}
+        groups = {str(row["id"]): str(row["group"]) for row in rows}
+        exposure = (read_texts(exposure_queries).texts, corpus, groups)
     names = [name.strip() for name in tests.split(",")] if tests else None
     return {
+        "exposure": exposure,
         "tests": load_association_tests(sets, names) if sets else [],
         **({"pairs": _pairs(pairs)} if pairs else {}),
         "words": _words(words) if words else [],
@@ -461,11 +481,17 @@ def _bias_inputs(
 
 
 def _words(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        return [str(item[0] if isinstance(item, list) else item).replace("_", " ") for item in data]
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    from embedlab.io import read_text_file, read_texts
+
+    if path.suffix.lower() != ".json":
+        return read_texts(path).texts
+    try:
+        data = json.loads(read_text_file(path))
+    except json.JSONDecodeError as exc:
+        raise EmbedlabError(
+            f"{path}: not valid JSON ({exc.msg}); give a JSON list or a .txt with a word a line."
+        ) from exc
+    return [str(item[0] if isinstance(item, list) else item).replace("_", " ") for item in data]
 
 
 def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:

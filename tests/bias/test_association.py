@@ -80,11 +80,23 @@ def test_cli_audit_and_debias(tmp_path: Path) -> None:
     pairs.write_text(json.dumps([["woman", "man"], ["she", "he"], ["girl", "boy"], ["mother", "father"]]))
     words = tmp_path / "words.txt"
     words.write_text("nurse\nengineer\nqueen\nking\n")
+    docs = tmp_path / "ads.jsonl"
+    ads = [
+        {"id": f"{group}{i}", "text": f"{pronoun} is a skilled {job}.", "group": group}
+        for i, job in enumerate(["welder", "nurse", "pilot"])
+        for group, pronoun in (("f", "She"), ("m", "He"))
+    ]
+    docs.write_text("\n".join(json.dumps(ad) for ad in ads))
+    queries = tmp_path / "queries.txt"
+    queries.write_text("skilled welder\nexperienced nurse\n")
     runner = CliRunner()
     result = runner.invoke(app, ["bias", "audit", "--sets", str(sets), "--pairs", str(pairs), "--words", str(words),
+                                 "--exposure-docs", str(docs), "--exposure-queries", str(queries),
                                  "--out", str(tmp_path / "audit")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "names" in result.output and (tmp_path / "audit" / "audit.html").is_file()
+    audit = json.loads((tmp_path / "audit" / "audit.json").read_text())["before"]
+    assert audit["exposure"]["expected"] == {"f": 0.5, "m": 0.5} and audit["exposure"]["queries"] == 2
     result = runner.invoke(app, ["bias", "debias", "--pairs", str(pairs), "-o", str(tmp_path / "model"), "--sets",
                                  str(sets), "--words", str(words), "--report", str(tmp_path / "after")])  # fmt: skip
     assert result.exit_code == 0, result.output
