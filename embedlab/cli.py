@@ -26,6 +26,7 @@ from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
 from embedlab.errors import EmbedlabError, TruncationWarning
+from embedlab.index.store import Mode
 
 if TYPE_CHECKING:
     from embedlab.bias import BiasAudit
@@ -41,6 +42,8 @@ cache_app = typer.Typer(help="Inspect or clear the embedding cache.", no_args_is
 benchmark_app = typer.Typer(help="Build benchmarks from your own data.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
+index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 bias_app = typer.Typer(help="Measure bias in a model and remove a bias direction.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(bias_app, name="bias")
@@ -510,6 +513,113 @@ def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:
     for name in before.quality:
         table.add_row(name, " -> ".join(str(a.quality[name]) for a in audits))
     console.print(table)
+
+
+IndexDir = Annotated[Path, typer.Argument(help="The index folder.")]
+InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl, .csv, .tsv, .parquet or .txt.")]
+MetadataOption = Annotated[
+    list[str] | None, typer.Option("--metadata-field", help="A field to store and filter on (repeat for more).")
+]
+
+
+def _documents(
+    path: Path, text_field: str | None, id_field: str | None, title_field: str | None, fields: list[str]
+) -> list[dict[str, Any]]:
+    from embedlab.io import read_records, read_texts
+
+    records = read_texts(path, text_field=text_field, id_field=id_field, title_field=title_field)
+    extra = read_records(path) if fields else [{} for _ in records.ids]
+    missing = sorted(set(fields) - set(extra[0])) if extra else []
+    if missing:
+        raise EmbedlabError(f"{path}: no metadata fields {missing}.")
+    titles = records.titles or [None] * len(records.ids)
+    return [
+        {"id": doc_id, "text": text, **({"title": title} if title else {}), **{f: row.get(f) for f in fields}}
+        for doc_id, text, title, row in zip(records.ids, records.texts, titles, extra, strict=True)
+    ]
+
+
+@index_app.command("build")
+def index_build(
+    path: IndexDir,
+    input: InputFile,
+    model: ModelOption = None,
+    text_field: Annotated[str | None, typer.Option(help="Text field (default: text).")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Id field (default: id or _id).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Title field, put before each chunk.")] = None,
+    metadata_field: MetadataOption = None,
+    chunk: Annotated[bool, typer.Option(help="Chunk long documents (else one truncated vector each).")] = True,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
+) -> None:
+    """Create an index for a model and add the documents of a file."""
+    from embedlab.index import Index
+
+    fields = metadata_field or []
+    documents = _documents(input, text_field, id_field, title_field, fields)
+    index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+    rows = index.add(documents)
+    console.print(f"{path}: {len(documents)} documents, {rows} chunks, model {index.encoder.info.name} "
+                  f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip
+
+
+@index_app.command("add")
+def index_add(
+    path: IndexDir,
+    input: InputFile,
+    model: ModelOption = None,
+    text_field: Annotated[str | None, typer.Option(help="Text field (default: text).")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Id field (default: id or _id).")] = None,
+    title_field: Annotated[str | None, typer.Option(help="Title field.")] = None,
+) -> None:
+    """Add documents to an index; documents with an existing id replace the old version."""
+    from embedlab.index import Index
+
+    index = Index.open(path, model)
+    documents = _documents(input, text_field, id_field, title_field, index.settings["metadata_fields"])
+    rows = index.add(documents)
+    console.print(f"{path}: added or replaced {len(documents)} documents ({rows} chunks); now {len(index)}")
+
+
+@index_app.command("delete")
+def index_delete(path: IndexDir, ids: Annotated[list[str], typer.Argument(help="Document ids.")]) -> None:
+    """Delete documents by id."""
+    from embedlab.index import Index
+
+    index = Index.open(path)
+    removed = index.delete(ids)
+    console.print(f"{path}: removed {removed} chunks; {len(index)} documents left")
+
+
+@index_app.command("search")
+def index_search(
+    path: IndexDir,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", help="How many documents.")] = 10,
+    mode: Annotated[Mode, typer.Option(help="vector, bm25 or hybrid.")] = "vector",
+    filter: Annotated[str | None, typer.Option(help="SQL condition on metadata, e.g. \"lang = 'en'\".")] = None,
+    min_score: Annotated[float | None, typer.Option(help="Drop hits below this score.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search an index."""
+    from embedlab.index import Index
+
+    hits = Index.open(path).search(query, k, mode=mode, filter=filter, min_score=min_score)
+    if as_json:
+        console.print_json(json.dumps([hit.__dict__ for hit in hits], default=str))
+        return
+    table = Table("doc", "score", "components", "text")
+    for hit in hits:
+        parts = ", ".join(f"{name} {value:.3f}" for name, value in hit.components.items())
+        table.add_row(hit.doc_id, f"{hit.score:.4f}", parts, escape(hit.text[:100]))
+    console.print(table)
+
+
+@index_app.command("info")
+def index_info(path: IndexDir) -> None:
+    """Show an index's model, settings and size."""
+    from embedlab.index import Index
+
+    console.print_json(json.dumps(Index.open(path).info(), default=str))
 
 
 @app.command()

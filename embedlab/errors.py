@@ -28,3 +28,7 @@ class CacheError(EmbedlabError):
 
 class TruncationWarning(UserWarning):
     """Some texts were longer than the model's max sequence length and were cut."""
+
+
+class IndexMismatchError(EmbedlabError):
+    """Vectors, a query or a model from another vector space than the index was built with."""

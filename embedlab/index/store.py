@@ -1,0 +1,450 @@
+"""The embedlab index: documents, metadata and vectors in LanceDB on disk, tied to one model.
+
+An index is a folder: ``index.json`` (the model's info and fingerprint, vector settings, chunking,
+metadata fields) and ``lance/`` (an embedded LanceDB database, no server). Every document is stored as
+one or more chunk rows (long documents are chunked by tokens; each row keeps its parent ``doc_id`` and
+its character offsets), and search returns parent documents. Adding a document with an existing id
+replaces all its chunks in one LanceDB commit (``merge_insert``), so a killed process leaves either the
+old or the new version, never both or none. A query, a model or precomputed vectors from another
+vector space are refused with :class:`~embedlab.errors.IndexMismatchError` naming both models.
+
+Search modes: ``vector`` (cosine over the vectors), ``bm25`` (LanceDB's full-text index, English
+stemming and stop words) and ``hybrid`` (reciprocal rank fusion, or weighted normalised scores with
+``alpha``), each hit reporting its per-component scores. :meth:`Index.search_fn` plugs any mode into the
+evaluation suite.
+
+Example:
+    >>> index = Index.create("my-index")  # bundled model
+    >>> index.add([{"id": "1", "text": "The cat sleeps.", "lang": "en"}])  # doctest: +SKIP
+    >>> index.search("Where is the kitten?", k=3, filter="lang = 'en'")  # doctest: +SKIP
+    [Hit(doc_id='1', score=0.61, ...)]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from embedlab import __version__
+from embedlab.encode import Encoder
+from embedlab.errors import IndexMismatchError, InputError
+from embedlab.evaluate.retrieval import Ranking, SearchFn
+from embedlab.index.fusion import rrf, weighted
+from embedlab.models import EmbeddingModel, ModelInfo, load_model
+
+Mode = Literal["vector", "bm25", "hybrid"]
+Fusion = Literal["rrf", "weighted"]
+
+_FORMAT = 1
+_TABLE = "chunks"
+_RESERVED = {"id", "row_id", "doc_id", "chunk", "start", "end", "text", "title", "fts_text", "vector"}
+
+
+@dataclass
+class Hit:
+    """One document found: its id, score, best chunk, metadata, and the score of each component."""
+
+    doc_id: str
+    score: float
+    text: str
+    chunk: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, float] = field(default_factory=dict)
+
+
+class Index:
+    """Documents and vectors of one model in LanceDB; open with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: Path, encoder: Encoder, settings: dict[str, Any]) -> None:
+        import lancedb
+
+        self.path = path
+        self.encoder = encoder
+        self.settings = settings
+        self._db = lancedb.connect(str(path / "lance"))
+        self._fts_ready = False
+
+    # -- opening ------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        model: EmbeddingModel | Encoder | str | Path | None = None,
+        *,
+        metadata_fields: Sequence[str] = (),
+        chunk_tokens: int | None = None,
+        overlap: int = 32,
+        chunk: bool = True,
+    ) -> Index:
+        """Make a new, empty index at ``path`` for ``model`` (default: the bundled model).
+
+        Long documents are cut into chunks of ``chunk_tokens`` (default: the model's limit) sharing
+        ``overlap`` tokens; ``chunk=False`` stores one vector per document (the model truncates, with a
+        warning), as most published benchmarks do.
+
+        Raises:
+            InputError: ``path`` already holds something, or a metadata field name is reserved.
+        """
+        folder = Path(path)
+        if folder.exists() and any(folder.iterdir()):
+            raise InputError(f"{folder} is not empty; open an existing index with Index.open.")
+        reserved = sorted(set(metadata_fields) & _RESERVED)
+        if reserved:
+            raise InputError(f"Metadata fields {reserved} clash with the index's own columns.")
+        encoder = _encoder(model)
+        settings = {
+            "format": _FORMAT,
+            "embedlab_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": encoder.info.to_dict(),
+            "precision": "float32",
+            "normalized": encoder.normalize,
+            "chunk": chunk,
+            "chunk_tokens": chunk_tokens,
+            "overlap": overlap,
+            "metadata_fields": list(metadata_fields),
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / "index.json", settings)
+        return cls(folder, encoder, settings)
+
+    @classmethod
+    def open(cls, path: str | Path, model: EmbeddingModel | Encoder | str | Path | None = None) -> Index:
+        """Open an index; with no model, load the one it was built with (by its recorded source).
+
+        Raises:
+            InputError: no index at ``path`` or an unreadable ``index.json``.
+            IndexMismatchError: ``model`` is not the model the index was built with.
+        """
+        folder = Path(path)
+        try:
+            settings = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"No embedlab index at {folder} (no index.json).") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{folder}/index.json is unreadable ({exc}).") from exc
+        stored = settings["model"]
+        if model is None:
+            model = None if stored["source"] == "bundled" else stored["path"] or stored["name"]
+        encoder = _encoder(model)
+        _same_space(stored, encoder.info.to_dict(), what="the model given")
+        return cls(folder, encoder, settings)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def add(self, documents: Iterable[Mapping[str, Any]], *, batch: int = 1024) -> int:
+        """Add or replace documents (dicts with ``id``, ``text``, optional ``title`` and metadata fields).
+
+        Each batch of documents is one LanceDB commit. Returns the number of chunk rows written.
+        """
+        written = 0
+        pending: list[Mapping[str, Any]] = []
+        for document in documents:
+            pending.append(document)
+            if len(pending) >= batch:
+                written += self._add_batch(pending)
+                pending = []
+        if pending:
+            written += self._add_batch(pending)
+        return written
+
+    def add_vectors(
+        self, documents: Sequence[Mapping[str, Any]], vectors: np.ndarray, *, model: ModelInfo | Mapping[str, Any]
+    ) -> int:
+        """Add documents with precomputed vectors (one per document, e.g. from ``embedlab encode``).
+
+        Raises:
+            IndexMismatchError: the vectors come from another model, or have the wrong dimension.
+        """
+        _same_space(self.settings["model"], model.to_dict() if isinstance(model, ModelInfo) else dict(model),
+                    what="the vectors")  # fmt: skip
+        dimension = self.settings["model"]["dimension"]
+        if vectors.ndim != 2 or vectors.shape[1] != dimension or len(vectors) != len(documents):
+            raise IndexMismatchError(
+                f"Expected {len(documents)} vectors of dimension {dimension}, got an array of shape {vectors.shape}."
+            )
+        rows = [
+            self._row(document, 0, 0, len(str(document.get("text", ""))), str(document.get("text", "")), vector)
+            for document, vector in zip(documents, vectors.astype(np.float32), strict=True)
+        ]
+        return self._commit(rows, [str(document["id"]) for document in documents])
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents (all their chunks) by id; return how many rows were removed."""
+        table = self._table()
+        if table is None or not ids:
+            return 0
+        before = table.count_rows()
+        table.delete(f"doc_id IN ({_sql_list(ids)})")
+        return before - table.count_rows()
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of documents."""
+        table = self._table()
+        return 0 if table is None else int(table.count_rows("chunk = 0"))  # every document has a chunk 0
+
+    def info(self) -> dict[str, Any]:
+        """The stored settings with document and chunk counts."""
+        table = self._table()
+        return {**self.settings, "documents": len(self), "chunks": 0 if table is None else table.count_rows()}
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: Mode = "vector",
+        filter: str | None = None,
+        min_score: float | None = None,
+        fusion: Fusion = "rrf",
+        alpha: float = 0.5,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """The ``k`` best documents for ``query``.
+
+        Args:
+            query: the query text.
+            k: how many documents.
+            mode: ``vector``, ``bm25`` or ``hybrid``.
+            filter: an SQL condition on metadata columns, applied before ranking (``"lang = 'en'"``).
+            min_score: drop hits scoring below this (in the mode's own score).
+            fusion: ``rrf`` or ``weighted`` for hybrid.
+            alpha: the vector side's weight in ``weighted`` fusion.
+            candidates: chunks each component retrieves before documents are collapsed and fused.
+        """
+        return self.search_many([query], k, mode=mode, filter=filter, min_score=min_score, fusion=fusion,
+                                alpha=alpha, candidates=candidates)[0]  # fmt: skip
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: Mode = "vector",
+        filter: str | None = None,
+        min_score: float | None = None,
+        fusion: Fusion = "rrf",
+        alpha: float = 0.5,
+        candidates: int = 100,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for several queries (their vectors are encoded in one batch)."""
+        if mode not in ("vector", "bm25", "hybrid"):
+            raise InputError(f"mode must be vector, bm25 or hybrid; got {mode!r}.")
+        table = self._table()
+        if table is None:
+            return [[] for _ in queries]
+        depth = max(candidates, 4 * k)
+        vectors = self.encoder.encode(list(queries)) if mode != "bm25" else None
+        results = []
+        for position, query in enumerate(queries):
+            components: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
+            if vectors is not None:
+                components["vector"] = self._vector_hits(table, vectors[position], depth, filter)
+            if mode != "vector":
+                components["bm25"] = self._bm25_hits(table, query, depth, filter)
+            results.append(self._fuse(components, mode, fusion, alpha, k, min_score))
+        return results
+
+    def search_fn(self, mode: Mode = "vector", **options: Any) -> SearchFn:
+        """A search function for :func:`embedlab.evaluate.evaluate` (same metrics for every mode)."""
+
+        def search(queries: Sequence[str], k: int) -> list[Ranking]:
+            hits = self.search_many(list(queries), k, mode=mode, **options)
+            return [[(hit.doc_id, hit.score) for hit in found] for found in hits]
+
+        return search
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _table(self) -> Any:
+        return self._db.open_table(_TABLE) if _TABLE in self._db.table_names() else None
+
+    def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        ids = [_document_id(document, position) for position, document in enumerate(documents)]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise InputError(f"Document ids repeat within one add: {repeated[:10]}.")
+        texts = [document.get("text") for document in documents]
+        bad = [ids[i] for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+        if bad:
+            raise InputError(f"Documents {bad[:10]} have no text.")
+        titles = [document.get("title") or None for document in documents]
+        if not self.settings.get("chunk", True):
+            whole = [f"{title}: {text}" if title else str(text) for title, text in zip(titles, texts, strict=True)]
+            vectors = self.encoder.encode(whole)
+            rows = [
+                self._row(document, 0, 0, len(str(text)), str(text), vector)
+                for document, text, vector in zip(documents, texts, vectors, strict=True)
+            ]
+            return self._commit(rows, ids)
+        embedded = self.encoder.encode_documents(
+            [str(text) for text in texts], titles=titles, max_tokens=self.settings["chunk_tokens"],
+            overlap=self.settings["overlap"],
+        )  # fmt: skip
+        rows = [
+            self._row(documents[chunk.doc_index], chunk.chunk_index, chunk.start, chunk.end, chunk.text, vector)
+            for chunk, vector in zip(embedded.chunks, embedded.chunk_vectors, strict=True)
+        ]
+        return self._commit(rows, ids)
+
+    def _row(
+        self, document: Mapping[str, Any], chunk: int, start: int, end: int, text: str, vector: np.ndarray
+    ) -> dict[str, Any]:
+        doc_id = str(document["id"])
+        title = str(document.get("title") or "")
+        row = {
+            "row_id": f"{doc_id}#{chunk}",
+            "doc_id": doc_id,
+            "chunk": chunk,
+            "start": start,
+            "end": end,
+            "title": title,
+            "text": text,
+            "fts_text": f"{title} {text}".strip(),
+            "vector": np.asarray(vector, dtype=np.float32),
+        }
+        unknown = sorted(set(document) - {"id", "text", "title", *self.settings["metadata_fields"]})
+        if unknown:
+            raise InputError(
+                f"Document {doc_id} has fields {unknown} that the index does not store; declare them as "
+                f"metadata_fields when creating the index (it has {self.settings['metadata_fields']})."
+            )
+        row.update({name: document.get(name) for name in self.settings["metadata_fields"]})
+        return row
+
+    def _commit(self, rows: list[dict[str, Any]], ids: Sequence[str]) -> int:
+        import pyarrow as pa
+
+        if not rows:
+            return 0
+        table = self._table()
+        dimension = self.settings["model"]["dimension"]
+        data = pa.Table.from_pylist(
+            [{**row, "vector": row["vector"].tolist()} for row in rows],
+        )
+        data = data.set_column(
+            data.schema.get_field_index("vector"),
+            "vector",
+            pa.FixedSizeListArray.from_arrays(pa.array(np.concatenate([r["vector"] for r in rows])), dimension),
+        )
+        if table is None:
+            table = self._db.create_table(_TABLE, data=data)
+        else:
+            data = data.cast(table.schema) if data.schema != table.schema else data
+            (
+                table.merge_insert("row_id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(f"doc_id IN ({_sql_list(ids)})")
+                .execute(data)
+            )
+        table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
+                               remove_stop_words=True)  # fmt: skip
+        return len(rows)
+
+    def _vector_hits(
+        self, table: Any, vector: np.ndarray, depth: int, filter: str | None
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        query = table.search(vector, vector_column_name="vector").distance_type("cosine").limit(depth)
+        if filter:
+            query = query.where(filter, prefilter=True)
+        rows = query.to_arrow().to_pylist()
+        return self._collapse(rows, lambda row: 1.0 - float(row["_distance"]))
+
+    def _bm25_hits(
+        self, table: Any, text: str, depth: int, filter: str | None
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        if not text.strip():
+            return {}
+        query = table.search(text, query_type="fts", fts_columns="fts_text").limit(depth)
+        if filter:
+            query = query.where(filter, prefilter=True)
+        return self._collapse(query.to_arrow().to_pylist(), lambda row: float(row["_score"]))
+
+    def _collapse(self, rows: list[dict[str, Any]], score: Any) -> dict[str, tuple[float, dict[str, Any]]]:
+        """Best chunk per parent document, by score."""
+        best: dict[str, tuple[float, dict[str, Any]]] = {}
+        for row in rows:
+            value = score(row)
+            if row["doc_id"] not in best or value > best[row["doc_id"]][0]:
+                best[row["doc_id"]] = (value, row)
+        return best
+
+    def _fuse(
+        self,
+        components: dict[str, dict[str, tuple[float, dict[str, Any]]]],
+        mode: str,
+        fusion: str,
+        alpha: float,
+        k: int,
+        min_score: float | None,
+    ) -> list[Hit]:
+        if mode == "hybrid":
+            scores = {name: {doc: value for doc, (value, _) in hits.items()} for name, hits in components.items()}
+            if fusion == "weighted":
+                fused = weighted(scores["vector"], scores["bm25"], alpha=alpha)
+            else:
+                fused = rrf([sorted(s, key=lambda d: -s[d]) for s in scores.values()])
+        else:
+            fused = {doc: value for doc, (value, _) in components[mode].items()}
+        ranked = sorted(fused, key=lambda doc: -fused[doc])
+        hits = []
+        for doc in ranked:
+            if min_score is not None and fused[doc] < min_score:
+                continue
+            row = next(hits_[doc][1] for hits_ in components.values() if doc in hits_)
+            hits.append(
+                Hit(
+                    doc_id=doc,
+                    score=fused[doc],
+                    text=row["text"],
+                    chunk=int(row["chunk"]),
+                    metadata={name: row.get(name) for name in self.settings["metadata_fields"]},
+                    components={name: hits_[doc][0] for name, hits_ in components.items() if doc in hits_},
+                )
+            )
+            if len(hits) == k:
+                break
+        return hits
+
+
+def _encoder(model: EmbeddingModel | Encoder | str | Path | None) -> Encoder:
+    if isinstance(model, Encoder):
+        return model
+    return Encoder(model if isinstance(model, EmbeddingModel) else load_model(model), show_progress=None)
+
+
+def _same_space(stored: Mapping[str, Any], given: Mapping[str, Any], *, what: str) -> None:
+    if stored.get("fingerprint") != given.get("fingerprint"):
+        raise IndexMismatchError(
+            f"The index was built with {stored.get('name')} (fingerprint {str(stored.get('fingerprint'))[:12]}, "
+            f"{stored.get('dimension')} dims) but {what} come from {given.get('name')} (fingerprint "
+            f"{str(given.get('fingerprint'))[:12]}, {given.get('dimension')} dims). Vectors of different models "
+            "are incomparable: use the index's model, or build a new index for the other model."
+        )
+
+
+def _document_id(document: Mapping[str, Any], position: int) -> str:
+    if "id" not in document or document["id"] in (None, ""):
+        raise InputError(f"Document {position} of the batch has no 'id'.")
+    return str(document["id"])
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

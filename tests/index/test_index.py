@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedlab import EmbeddingModel, Encoder, InputError
+from embedlab.errors import IndexMismatchError
+from embedlab.evaluate import RetrievalBenchmark, evaluate
+from embedlab.index import Index, rrf, weighted
+from embedlab.models import describe
+
+DOCS = [
+    {"id": "cat", "text": "The cat sleeps on the warm windowsill.", "lang": "en"},
+    {"id": "stock", "text": "Stock markets fell sharply after the announcement.", "lang": "en"},
+    {"id": "chat", "text": "Le chat dort sur le rebord de la fenêtre.", "lang": "fr"},
+    {"id": "bake", "text": "Preheat the oven before baking the bread.", "lang": "en"},
+]
+
+
+@pytest.fixture
+def index(tmp_path: Path, encoder: Encoder) -> Index:
+    created = Index.create(tmp_path / "index", encoder, metadata_fields=["lang"])
+    created.add(DOCS)
+    return created
+
+
+def test_search_filters_and_min_score(index: Index) -> None:
+    hits = index.search("Where is the kitten napping?", k=2)
+    assert hits[0].doc_id == "cat"
+    assert hits[0].metadata == {"lang": "en"} and hits[0].components["vector"] == hits[0].score
+    assert [h.doc_id for h in index.search("kitten", k=3, filter="lang = 'fr'")] == ["chat"]
+    best = index.search("Where is the kitten napping?", k=4)
+    kept = index.search("Where is the kitten napping?", k=4, min_score=best[1].score)
+    assert [h.doc_id for h in kept] == [h.doc_id for h in best[:2]]
+
+
+def test_bm25_and_hybrid_report_their_components(index: Index) -> None:
+    assert [h.doc_id for h in index.search("baking bread", k=3, mode="bm25")] == ["bake"]  # only term matches
+    hybrid = index.search("stock markets", k=3, mode="hybrid")
+    assert hybrid[0].doc_id == "stock"
+    assert set(hybrid[0].components) == {"vector", "bm25"}
+    assert hybrid[0].score == pytest.approx(2 / 61)  # first in both rankings: 1/(60+1) twice
+    weighted_hits = index.search("stock markets", k=3, mode="hybrid", fusion="weighted", alpha=0.5)
+    assert weighted_hits[0].score == pytest.approx(1.0)  # top of both normalised lists
+
+
+def test_upsert_delete_and_reopen(index: Index, tmp_path: Path) -> None:
+    index.add([{"id": "cat", "text": "A dog barks at the mailman.", "lang": "en"}])
+    assert len(index) == 4 and index.info()["chunks"] == 4  # replaced, not duplicated
+    assert index.search("dog barking", k=1)[0].doc_id == "cat"
+    assert index.delete(["stock", "missing"]) == 1
+    reopened = Index.open(tmp_path / "index")
+    assert len(reopened) == 3
+    assert reopened.search("dog barking", k=1)[0].text == "A dog barks at the mailman."
+    assert reopened.info()["model"]["fingerprint"] == index.encoder.info.fingerprint
+
+
+def test_long_documents_map_back_to_their_parent(tmp_path: Path, encoder: Encoder) -> None:
+    index = Index.create(tmp_path / "i", encoder, chunk_tokens=64, overlap=8)
+    long_text = "Filler sentence about nothing in particular. " * 60 + "The secret ingredient is saffron."
+    index.add([{"id": "recipe", "text": long_text, "title": "Paella"}, {"id": "other", "text": "Trains run late."}])
+    assert index.info()["chunks"] > 5
+    hit = index.search("What is the secret ingredient?", k=1)[0]
+    assert hit.doc_id == "recipe" and "saffron" in hit.text and hit.chunk > 0
+    index.add([{"id": "recipe", "text": "Now short."}])  # shrinking a document drops its old chunks
+    assert index.info()["chunks"] == 2
+
+
+def test_model_mismatch_is_refused_naming_both_models(index: Index, model: EmbeddingModel, tmp_path: Path) -> None:
+    import copy
+
+    import torch
+
+    other_st = copy.deepcopy(model.st)
+    with torch.no_grad():
+        next(other_st.parameters()).add_(0.01)
+    other = EmbeddingModel(other_st, describe(other_st, name="tuned-model"))
+    with pytest.raises(IndexMismatchError, match=r"built with sentence-transformers/all-MiniLM-L6-v2 .* tuned-model"):
+        Index.open(tmp_path / "index", other)
+    with pytest.raises(IndexMismatchError, match="tuned-model"):
+        index.add_vectors([{"id": "x", "text": "x"}], np.zeros((1, 384), np.float32), model=other.info)
+    with pytest.raises(IndexMismatchError, match="dimension 384"):
+        index.add_vectors([{"id": "x", "text": "x"}], np.zeros((1, 128), np.float32), model=model.info)
+
+
+def test_precomputed_vectors_from_the_same_model(index: Index, encoder: Encoder) -> None:
+    vector = encoder.encode(["A violin concerto in D major."])
+    index.add_vectors([{"id": "music", "text": "A violin concerto in D major.", "lang": "en"}], vector,
+                      model=encoder.info)  # fmt: skip
+    assert index.search("classical music", k=1)[0].doc_id == "music"
+
+
+def test_bad_documents(index: Index, tmp_path: Path, encoder: Encoder) -> None:
+    with pytest.raises(InputError, match="no text"):
+        index.add([{"id": "x", "text": "  "}])
+    with pytest.raises(InputError, match="has no 'id'"):
+        index.add([{"text": "no id"}])
+    with pytest.raises(InputError, match="does not store"):
+        index.add([{"id": "x", "text": "t", "author": "me"}])
+    with pytest.raises(InputError, match="repeat"):
+        index.add([{"id": "x", "text": "a"}, {"id": "x", "text": "b"}])
+    with pytest.raises(InputError, match="not empty"):
+        Index.create(tmp_path / "index", encoder)
+    with pytest.raises(InputError, match="No embedlab index"):
+        Index.open(tmp_path / "nothing")
+    assert len(index) == 4  # nothing of the failed adds was written
+
+
+def _endless_adder(path: str) -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    index = Index.open(path)
+    batch = 0
+    while True:
+        index.add([{"id": f"d{batch}-{i}", "text": f"document {i} of batch {batch}"} for i in range(50)])
+        batch += 1
+
+
+def test_killed_during_adds_loses_no_committed_document(tmp_path: Path, encoder: Encoder) -> None:
+    Index.create(tmp_path / "i", encoder).add([{"id": "seed", "text": "first"}])
+    process = multiprocessing.get_context("spawn").Process(target=_endless_adder, args=(str(tmp_path / "i"),))
+    process.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and len(Index.open(tmp_path / "i", encoder)) < 151:
+        time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    process.join()
+    reopened = Index.open(tmp_path / "i", encoder)
+    rows = reopened._table().to_arrow().column("row_id").to_pylist()
+    assert len(rows) == len(set(rows))  # nothing duplicated
+    documents = len(reopened)
+    assert documents >= 151 and (documents - 1) % 50 == 0  # whole batches only
+    assert reopened.search("document 3 of batch 0", k=1)[0].doc_id == "d0-3"
+    reopened.add([{"id": "after", "text": "still writable"}])
+    assert len(reopened) == documents + 1
+
+
+def test_fusion_by_hand() -> None:
+    fused = rrf([["a", "b", "c"], ["c", "a"]], k=1)
+    assert fused == pytest.approx({"a": 1 / 2 + 1 / 3, "b": 1 / 3, "c": 1 / 4 + 1 / 2})
+    mixed = weighted({"a": 0.9, "b": 0.5, "c": 0.1}, {"a": 2.0, "d": 10.0}, alpha=0.25)
+    # vector side normalised to a=1, b=0.5, c=0; BM25 side a=0, d=1
+    assert mixed == pytest.approx({"a": 0.25, "b": 0.125, "c": 0.0, "d": 0.75})
+    with pytest.raises(ValueError, match="alpha"):
+        weighted({}, {}, alpha=2)
+
+
+def test_index_plugs_into_the_evaluation_suite(index: Index) -> None:
+    bench = RetrievalBenchmark(
+        corpus={d["id"]: d["text"] for d in DOCS},
+        queries={"q1": "Where is the kitten napping?", "q2": "bread in an oven"},
+        qrels={"q1": {"cat": 1}, "q2": {"bake": 1}},
+    )
+    for mode in ("vector", "bm25", "hybrid"):
+        result = evaluate(index.search_fn(mode), bench)
+        assert result.per_query["q2"]["mrr@10"] == 1.0, mode
+    assert evaluate(index.search_fn("vector"), bench).mean["mrr@10"] == 1.0
+    assert json.loads((Path(index.path) / "index.json").read_text())["metadata_fields"] == ["lang"]
+
+
+def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    source = tmp_path / "docs.jsonl"
+    source.write_text("\n".join(json.dumps(d) for d in DOCS), encoding="utf-8")
+    runner = CliRunner()
+    path = str(tmp_path / "idx")
+    result = runner.invoke(app, ["index", "build", path, "-i", str(source), "--metadata-field", "lang"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["index", "search", path, "kitten", "-k", "1", "--filter", "lang = 'fr'", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["doc_id"] == "chat"
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "new", "text": "A new violin recital.", "lang": "en"}), encoding="utf-8")
+    assert runner.invoke(app, ["index", "add", path, "-i", str(more)]).exit_code == 0
+    assert runner.invoke(app, ["index", "delete", path, "stock"]).exit_code == 0
+    info = json.loads(runner.invoke(app, ["index", "info", path]).output)
+    assert (info["documents"], info["metadata_fields"]) == (4, ["lang"])
+    result = runner.invoke(app, ["index", "search", path, "violin music", "-k", "2", "--mode", "hybrid"])
+    assert result.exit_code == 0 and "new" in result.output
