@@ -37,6 +37,7 @@ from embedlab.encode import Encoder
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index.fusion import rrf, weighted
+from embedlab.index.rerank import load_reranker, rerank_hits
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
 Mode = Literal["vector", "bm25", "hybrid"]
@@ -183,7 +184,7 @@ class Index:
         if table is None or not ids:
             return 0
         before = table.count_rows()
-        table.delete(f"doc_id IN ({_sql_list(ids)})")
+        table.delete(f"doc_id IN ({sql_list(ids)})")
         return before - table.count_rows()
 
     # -- reading ------------------------------------------------------------------------------------
@@ -209,6 +210,8 @@ class Index:
         fusion: Fusion = "rrf",
         alpha: float = 0.5,
         candidates: int = 100,
+        rerank: Any = None,
+        rerank_top: int = 50,
     ) -> list[Hit]:
         """The ``k`` best documents for ``query``.
 
@@ -221,9 +224,18 @@ class Index:
             fusion: ``rrf`` or ``weighted`` for hybrid.
             alpha: the vector side's weight in ``weighted`` fusion.
             candidates: chunks each component retrieves before documents are collapsed and fused.
+            rerank: a sentence-transformers ``CrossEncoder`` (or its path) that re-scores the first
+                ``rerank_top`` documents; its score becomes the hit's score (``components["rerank"]``).
+            rerank_top: how many documents the cross-encoder sees.
         """
-        return self.search_many([query], k, mode=mode, filter=filter, min_score=min_score, fusion=fusion,
-                                alpha=alpha, candidates=candidates)[0]  # fmt: skip
+        options = {
+            "fusion": fusion,
+            "alpha": alpha,
+            "candidates": candidates,
+            "rerank": rerank,
+            "rerank_top": rerank_top,
+        }
+        return self.search_many([query], k, mode=mode, filter=filter, min_score=min_score, **options)[0]
 
     def search_many(
         self,
@@ -236,6 +248,8 @@ class Index:
         fusion: Fusion = "rrf",
         alpha: float = 0.5,
         candidates: int = 100,
+        rerank: Any = None,
+        rerank_top: int = 50,
     ) -> list[list[Hit]]:
         """:meth:`search` for several queries (their vectors are encoded in one batch)."""
         if mode not in ("vector", "bm25", "hybrid"):
@@ -243,7 +257,9 @@ class Index:
         table = self._table()
         if table is None:
             return [[] for _ in queries]
-        depth = max(candidates, 4 * k)
+        cross_encoder = load_reranker(rerank) if rerank is not None else None
+        first_stage = max(k, rerank_top) if cross_encoder is not None else k
+        depth = max(candidates, 4 * first_stage)
         vectors = self.encoder.encode(list(queries)) if mode != "bm25" else None
         results = []
         for position, query in enumerate(queries):
@@ -252,8 +268,56 @@ class Index:
                 components["vector"] = self._vector_hits(table, vectors[position], depth, filter)
             if mode != "vector":
                 components["bm25"] = self._bm25_hits(table, query, depth, filter)
-            results.append(self._fuse(components, mode, fusion, alpha, k, min_score))
+            hits = self._fuse(components, mode, fusion, alpha, first_stage, None if cross_encoder else min_score)
+            if cross_encoder is not None:
+                hits = rerank_hits(cross_encoder, query, hits, k, min_score)
+            results.append(hits)
         return results
+
+    def similar(self, doc_id: str, k: int = 10, *, filter: str | None = None) -> list[Hit]:
+        """The documents most similar to document ``doc_id`` (the mean of its chunk vectors), itself left out."""
+        table = self._table()
+        if table is None:
+            raise InputError(f"No document {doc_id!r}: the index is empty.")
+        ids, matrix = self._document_vectors(f"doc_id = {sql_list([doc_id])}")
+        if not ids:
+            raise InputError(f"No document {doc_id!r} in the index.")
+        condition = f"doc_id != {sql_list([doc_id])}" + (f" AND ({filter})" if filter else "")
+        found = self._vector_hits(table, matrix[0], max(100, 4 * k), condition)
+        return self._fuse({"vector": found}, "vector", "rrf", 0.5, k, None)
+
+    def near_duplicates(self, threshold: float = 0.95, *, block: int = 2048) -> list[tuple[str, str, float]]:
+        """Pairs of documents whose vectors (mean of chunks) have cosine >= ``threshold``, most similar first.
+
+        Computed block by block with matrix products (no pair loop in Python): memory ``block x n``.
+        """
+        ids, matrix = self._document_vectors(None)
+        pairs: list[tuple[str, str, float]] = []
+        for start in range(0, len(ids), block):
+            scores = matrix[start : start + block] @ matrix.T
+            rows, cols = np.nonzero(np.triu(scores, k=start + 1) >= threshold)
+            pairs.extend((ids[start + r], ids[c], float(scores[r, c])) for r, c in zip(rows, cols, strict=True))
+        return sorted(pairs, key=lambda pair: -pair[2])
+
+    def _document_vectors(self, condition: str | None) -> tuple[list[str], np.ndarray]:
+        """Document ids and their unit vectors (mean of chunk vectors), in first-seen order."""
+        table = self._table()
+        if table is None:
+            return [], np.zeros((0, self.settings["model"]["dimension"]), np.float32)
+        query = table.search().select(["doc_id", "vector"]).limit(table.count_rows())
+        if condition:
+            query = query.where(condition)
+        data = query.to_arrow()
+        doc_ids = data.column("doc_id").to_pylist()
+        if not doc_ids:
+            return [], np.zeros((0, self.settings["model"]["dimension"]), np.float32)
+        vectors = np.stack(data.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
+        order = list(dict.fromkeys(doc_ids))
+        position = {doc: i for i, doc in enumerate(order)}
+        sums = np.zeros((len(order), vectors.shape[1]), np.float32)
+        np.add.at(sums, [position[doc] for doc in doc_ids], vectors)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return order, sums / np.where(norms == 0, 1, norms)
 
     def search_fn(self, mode: Mode = "vector", **options: Any) -> SearchFn:
         """A search function for :func:`embedlab.evaluate.evaluate` (same metrics for every mode)."""
@@ -345,7 +409,7 @@ class Index:
                 table.merge_insert("row_id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(f"doc_id IN ({_sql_list(ids)})")
+                .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
                 .execute(data)
             )
         table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
@@ -440,7 +504,8 @@ def _document_id(document: Mapping[str, Any], position: int) -> str:
     return str(document["id"])
 
 
-def _sql_list(values: Sequence[str]) -> str:
+def sql_list(values: Sequence[str]) -> str:
+    """Values as a quoted SQL list for LanceDB filters (quotes doubled)."""
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
 
 

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pytest
+import torch
+from lancedb.embeddings import get_registry
+from lancedb.pydantic import LanceModel, Vector
+from sentence_transformers import CrossEncoder
+
+from embedlab import EmbeddingModel, Encoder, InputError
+from embedlab.errors import IndexMismatchError
+from embedlab.index import FaqAnswerer, Index
+from embedlab.models import bundled_model_dir
+
+FAQ = [
+    {"question": "How do I reset my password?", "answer": "Use 'Forgot password' on sign-in.", "category": "account"},
+    {"question": "How can I delete my account?", "answer": "Settings > Account > Delete.", "category": "account"},
+    {"question": "Which payment methods do you accept?", "answer": "Cards and bank transfer.", "category": "billing"},
+    {"question": "How do I get a refund?", "answer": "Write to billing within 30 days.", "category": "billing"},
+]  # fmt: skip
+
+
+def test_faq_answers_with_confidence_category_and_refusal(tmp_path: Path, encoder: Encoder) -> None:
+    faq = FaqAnswerer.build(tmp_path / "faq", FAQ, encoder, min_confidence=0.5)
+    answer = faq.answer("I forgot my password, what now?")
+    assert answer.answer == FAQ[0]["answer"] and answer.category == "account"
+    assert answer.confidence > 0.5 and len(answer.alternatives) == 3
+    assert answer.alternatives[0]["confidence"] <= answer.confidence
+    billing = faq.answer("I forgot my password, what now?", category="billing")
+    assert billing.category == "billing"
+    unsure = faq.answer("What is the capital of Mongolia?")
+    assert unsure.answer is None and unsure.confidence < 0.5 and unsure.alternatives  # no guess, but options
+    with pytest.raises(InputError, match="need both a question and an answer"):
+        FaqAnswerer.build(tmp_path / "bad", [{"question": "q"}], encoder)
+
+
+def test_similar_documents_and_planted_near_duplicates(tmp_path: Path, encoder: Encoder) -> None:
+    index = Index.create(tmp_path / "i", encoder)
+    docs = [
+        {"id": "a", "text": "The quarterly report shows revenue grew by ten percent."},
+        {"id": "a-copy", "text": "The quarterly report shows that revenue grew by ten percent."},
+        {"id": "b", "text": "Our cat likes to sleep in the sun."},
+        {"id": "b-copy", "text": "Our cat likes to sleep in the sun!"},
+        {"id": "c", "text": "Trains to Paris are delayed because of the strike."},
+        {"id": "d", "text": "Revenue figures for the quarter were better than expected."},
+    ]
+    index.add(docs)
+    similar = index.similar("a", k=2)
+    assert [hit.doc_id for hit in similar] == ["a-copy", "d"] and all(hit.doc_id != "a" for hit in similar)
+    pairs = index.near_duplicates(threshold=0.95)
+    assert {(a, b) for a, b, _ in pairs} == {("a", "a-copy"), ("b", "b-copy")}
+    assert pairs == sorted(pairs, key=lambda pair: -pair[2])
+    blocked = index.near_duplicates(threshold=0.95, block=2)  # blocks do not change the answer
+    assert [(a, b) for a, b, _ in blocked] == [(a, b) for a, b, _ in pairs]
+    assert [s for _, _, s in blocked] == pytest.approx([s for _, _, s in pairs], abs=1e-5)
+    with pytest.raises(InputError, match="No document 'zzz'"):
+        index.similar("zzz")
+
+
+def test_cross_encoder_reranks_the_candidates(tmp_path: Path, encoder: Encoder) -> None:
+    torch.manual_seed(0)
+    cross = CrossEncoder(str(bundled_model_dir()), num_labels=1, device="cpu")  # an untrained head is enough here
+    cross.save(str(tmp_path / "ce"))
+    index = Index.create(tmp_path / "i", encoder)
+    index.add([{"id": str(i), "text": f"Document number {i} about topic {i % 3}."} for i in range(12)])
+    plain = index.search("topic 1", k=12)
+    reranked = index.search("topic 1", k=5, rerank=str(tmp_path / "ce"), rerank_top=12)
+    expected = cross.predict([("topic 1", hit.text) for hit in plain])
+    order = [plain[i].doc_id for i in np.argsort(-expected, kind="stable")[:5]]
+    assert [hit.doc_id for hit in reranked] == order
+    assert all("rerank" in hit.components and "vector" in hit.components for hit in reranked)
+    assert reranked[0].score == pytest.approx(float(expected.max()), abs=1e-5)
+
+
+def test_lancedb_embedding_function_round_trip(tmp_path: Path, model: EmbeddingModel) -> None:
+    embedder = get_registry().get("embedlab").create()
+    assert embedder.fingerprint == model.fingerprint
+
+    class Doc(LanceModel):
+        text: str = embedder.SourceField()
+        vector: Vector(embedder.ndims()) = embedder.VectorField()  # type: ignore[valid-type]
+
+    table = lancedb.connect(str(tmp_path / "db")).create_table("docs", schema=Doc)
+    table.add([{"text": "The cat sleeps on the windowsill."}, {"text": "Stock markets fell sharply."}])
+    assert table.search("kitten napping").limit(1).to_list()[0]["text"].startswith("The cat")
+    reopened = lancedb.connect(str(tmp_path / "db")).open_table("docs")  # the embedder comes back from config
+    assert reopened.search("shares dropped").limit(1).to_list()[0]["text"].startswith("Stock")
+    stored = np.array(reopened.to_arrow().column("vector").to_pylist()[0])
+    np.testing.assert_allclose(stored, Encoder(model).encode("The cat sleeps on the windowsill."), atol=1e-6)
+    with pytest.raises(IndexMismatchError, match="fingerprint"):
+        get_registry().get("embedlab").create(fingerprint="0" * 64).ndims()
