@@ -3,6 +3,6 @@
 from embedlab.index import lancedb_embeddings  # noqa: F401  (registers "embedlab" with LanceDB)
 from embedlab.index.faq import FaqAnswer, FaqAnswerer
 from embedlab.index.fusion import rrf, weighted
-from embedlab.index.store import Hit, Index
+from embedlab.index.store import Hit, Index, SearchOptions
 
-__all__ = ["FaqAnswer", "FaqAnswerer", "Hit", "Index", "rrf", "weighted"]
+__all__ = ["FaqAnswer", "FaqAnswerer", "Hit", "Index", "SearchOptions", "rrf", "weighted"]

@@ -60,6 +60,32 @@ class Hit:
     components: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SearchOptions:
+    """How :meth:`Index.search` searches.
+
+    Attributes:
+        mode: ``vector``, ``bm25`` or ``hybrid``.
+        filter: an SQL condition on metadata columns, applied before ranking (``"lang = 'en'"``).
+        min_score: drop hits scoring below this (in the mode's own score, or the reranker's).
+        fusion: ``rrf`` (reciprocal rank) or ``weighted`` (normalised scores) for hybrid.
+        alpha: the vector side's weight in ``weighted`` fusion.
+        candidates: chunks each component retrieves before documents are collapsed and fused.
+        rerank: a sentence-transformers ``CrossEncoder`` (or its path) that re-scores the first
+            ``rerank_top`` documents; its score becomes the hit's score (``components["rerank"]``).
+        rerank_top: how many documents the cross-encoder sees.
+    """
+
+    mode: Mode = "vector"
+    filter: str | None = None
+    min_score: float | None = None
+    fusion: Fusion = "rrf"
+    alpha: float = 0.5
+    candidates: int = 100
+    rerank: Any = None
+    rerank_top: int = 50
+
+
 class Index:
     """Documents and vectors of one model in LanceDB; open with :meth:`create` or :meth:`open`."""
 
@@ -199,67 +225,31 @@ class Index:
         table = self._table()
         return {**self.settings, "documents": len(self), "chunks": 0 if table is None else table.count_rows()}
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        *,
-        mode: Mode = "vector",
-        filter: str | None = None,
-        min_score: float | None = None,
-        fusion: Fusion = "rrf",
-        alpha: float = 0.5,
-        candidates: int = 100,
-        rerank: Any = None,
-        rerank_top: int = 50,
-    ) -> list[Hit]:
-        """The ``k`` best documents for ``query``.
+    def search(self, query: str, k: int = 10, **options: Any) -> list[Hit]:
+        """The ``k`` best documents for ``query``; ``options`` are the fields of :class:`SearchOptions`.
 
-        Args:
-            query: the query text.
-            k: how many documents.
-            mode: ``vector``, ``bm25`` or ``hybrid``.
-            filter: an SQL condition on metadata columns, applied before ranking (``"lang = 'en'"``).
-            min_score: drop hits scoring below this (in the mode's own score).
-            fusion: ``rrf`` or ``weighted`` for hybrid.
-            alpha: the vector side's weight in ``weighted`` fusion.
-            candidates: chunks each component retrieves before documents are collapsed and fused.
-            rerank: a sentence-transformers ``CrossEncoder`` (or its path) that re-scores the first
-                ``rerank_top`` documents; its score becomes the hit's score (``components["rerank"]``).
-            rerank_top: how many documents the cross-encoder sees.
+        Example:
+            >>> index.search("reset password", k=5, mode="hybrid", filter="lang = 'en'")  # doctest: +SKIP
         """
-        options = {
-            "fusion": fusion,
-            "alpha": alpha,
-            "candidates": candidates,
-            "rerank": rerank,
-            "rerank_top": rerank_top,
-        }
-        return self.search_many([query], k, mode=mode, filter=filter, min_score=min_score, **options)[0]
+        return self.search_many([query], k, **options)[0]
 
-    def search_many(
-        self,
-        queries: Sequence[str],
-        k: int = 10,
-        *,
-        mode: Mode = "vector",
-        filter: str | None = None,
-        min_score: float | None = None,
-        fusion: Fusion = "rrf",
-        alpha: float = 0.5,
-        candidates: int = 100,
-        rerank: Any = None,
-        rerank_top: int = 50,
-    ) -> list[list[Hit]]:
+    def search_many(self, queries: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]:
         """:meth:`search` for several queries (their vectors are encoded in one batch)."""
+        try:
+            chosen = SearchOptions(**options)
+        except TypeError as exc:
+            raise InputError(
+                f"Unknown search option: {exc}. Options: {', '.join(SearchOptions.__annotations__)}."
+            ) from exc
+        mode, filter, min_score, rerank = chosen.mode, chosen.filter, chosen.min_score, chosen.rerank
         if mode not in ("vector", "bm25", "hybrid"):
             raise InputError(f"mode must be vector, bm25 or hybrid; got {mode!r}.")
         table = self._table()
         if table is None:
             return [[] for _ in queries]
         cross_encoder = load_reranker(rerank) if rerank is not None else None
-        first_stage = max(k, rerank_top) if cross_encoder is not None else k
-        depth = max(candidates, 4 * first_stage)
+        first_stage = max(k, chosen.rerank_top) if cross_encoder is not None else k
+        depth = max(chosen.candidates, 4 * first_stage)
         vectors = self.encoder.encode(list(queries)) if mode != "bm25" else None
         results = []
         for position, query in enumerate(queries):
@@ -268,7 +258,9 @@ class Index:
                 components["vector"] = self._vector_hits(table, vectors[position], depth, filter)
             if mode != "vector":
                 components["bm25"] = self._bm25_hits(table, query, depth, filter)
-            hits = self._fuse(components, mode, fusion, alpha, first_stage, None if cross_encoder else min_score)
+            hits = self._fuse(
+                components, mode, chosen.fusion, chosen.alpha, first_stage, None if cross_encoder else min_score
+            )
             if cross_encoder is not None:
                 hits = rerank_hits(cross_encoder, query, hits, k, min_score)
             results.append(hits)

@@ -186,3 +186,8 @@ def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
     assert (info["documents"], info["metadata_fields"]) == (4, ["lang"])
     result = runner.invoke(app, ["index", "search", path, "violin music", "-k", "2", "--mode", "hybrid"])
     assert result.exit_code == 0 and "new" in result.output
+
+
+def test_unknown_search_option_is_named(index: Index) -> None:
+    with pytest.raises(InputError, match="Unknown search option.*rerank_top"):
+        index.search("cat", k=1, rerank_topp=3)
