@@ -189,5 +189,5 @@ def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
 
 
 def test_unknown_search_option_is_named(index: Index) -> None:
-    with pytest.raises(InputError, match="Unknown search option.*rerank_top"):
+    with pytest.raises(InputError, match=r"Unknown search option.*rerank_top"):
         index.search("cat", k=1, rerank_topp=3)
