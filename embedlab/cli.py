@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import warnings
@@ -435,7 +436,7 @@ def bias_debias(
     from embedlab.models import load_model
 
     original = load_model(model)
-    inputs = _bias_inputs(sets, tests, None, words, benchmark, sts, exposure_docs, exposure_queries)
+    inputs = _bias_inputs(sets, tests, None, words, benchmark, sts, exposure_docs, exposure_queries, required=False)
     subspace = bias_direction(Encoder(original), _pairs(pairs), components=components)
     before = audit_model(original, subspace=subspace, **inputs)
     debiased = debias_model(original, subspace, output)
@@ -454,21 +455,24 @@ def _pairs(path: Path) -> list[tuple[str, str]]:
 
 def _bias_inputs(
     sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
-    sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None,
+    sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None, *, required: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     from embedlab.bias import load_association_tests
     from embedlab.evaluate import load_beir, load_pairs
     from embedlab.io import read_records, read_texts
 
-    if not any((sets, pairs, words, benchmark, sts, exposure_docs)):
+    if required and not any((sets, pairs, words, benchmark, sts, exposure_docs)):
         raise EmbedlabError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
+    if required and words and not pairs:
+        raise EmbedlabError("--words are projected on the bias direction: give --pairs to learn it.")
     if (exposure_docs is None) != (exposure_queries is None):
         raise EmbedlabError("Retrieval exposure needs both --exposure-docs and --exposure-queries.")
     exposure = None
     if exposure_docs and exposure_queries:
         rows = read_records(exposure_docs)
-        if rows and not {"id", "text", "group"} <= set(rows[0]):
-            raise EmbedlabError(f"{exposure_docs}: needs fields id, text and group; has {', '.join(rows[0])}.")
+        incomplete = [n for n, row in enumerate(rows, start=1) if not all(row.get(f) for f in ("id", "text", "group"))]
+        if incomplete:
+            raise EmbedlabError(f"{exposure_docs}: records {incomplete[:10]} need id, text and group.")
         corpus = {str(row["id"]): str(row["text"]) for row in rows}
         groups = {str(row["id"]): str(row["group"]) for row in rows}
         exposure = (read_texts(exposure_queries).texts, corpus, groups)
@@ -518,7 +522,10 @@ def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:
 IndexDir = Annotated[Path, typer.Argument(help="The index folder.")]
 InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl, .csv, .tsv, .parquet or .txt.")]
 MetadataOption = Annotated[
-    list[str] | None, typer.Option("--metadata-field", help="A field to store and filter on (repeat for more).")
+    list[str] | None,
+    typer.Option(
+        "--metadata-field", help="A field to store and filter on, NAME or NAME:TYPE (string, int, float, bool)."
+    ),
 ]
 
 
@@ -554,10 +561,16 @@ def index_build(
     """Create an index for a model and add the documents of a file."""
     from embedlab.index import Index
 
-    fields = metadata_field or []
-    documents = _documents(input, text_field, id_field, title_field, fields)
+    fields = dict([*item.split(":", 1), "string"][:2] for item in metadata_field or [])
+    documents = _documents(input, text_field, id_field, title_field, list(fields))
+    existed = path.exists()
     index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
-    rows = index.add(documents)
+    try:
+        rows = index.add(documents)
+    except BaseException:
+        if not existed:  # leave no half-built index behind
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     console.print(f"{path}: {len(documents)} documents, {rows} chunks, model {index.encoder.info.name} "
                   f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip
 
@@ -620,6 +633,43 @@ def index_info(path: IndexDir) -> None:
     from embedlab.index import Index
 
     console.print_json(json.dumps(Index.open(path).info(), default=str))
+
+
+@app.command()
+def serve(
+    model: ModelOption = None,
+    index: Annotated[
+        list[str] | None, typer.Option("--index", help="An index to serve for /v1/search, as NAME=FOLDER (repeat).")
+    ] = None,
+    reranker: Annotated[str | None, typer.Option(help="A CrossEncoder folder for /v1/rerank.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    api_key_file: Annotated[
+        Path | None, typer.Option(help="Accepted API keys, one a line (also EMBEDLAB_API_KEYS, comma-separated).")
+    ] = None,
+    served_name: Annotated[str | None, typer.Option(help="Model name clients send (default: the model's).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most texts per encoder call.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests.")] = 5.0,
+    cache: Annotated[bool, typer.Option(help="Use the persistent embedding cache.")] = False,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Allow this CORS origin (repeat); off by default.")
+    ] = None,
+) -> None:
+    """Serve the OpenAI-compatible embeddings API (plus search, rerank, health and metrics)."""
+    import uvicorn
+
+    from embedlab.serve import ServeConfig, create_app, load_api_keys
+
+    indexes = dict(item.split("=", 1) for item in index or [] if "=" in item)
+    if index and len(indexes) != len(index):
+        raise EmbedlabError("Give indexes as NAME=FOLDER.")
+    config = ServeConfig(
+        model=model, served_name=served_name, indexes=indexes, reranker=reranker,
+        api_keys=load_api_keys(path=api_key_file), max_batch=max_batch, max_wait=max_wait_ms / 1000,
+        cache=cache, cors_origins=tuple(cor_origin for cor_origin in cors_origin or []),
+    )  # fmt: skip
+    err.print(f"embedlab serving on http://{host}:{port}/v1 ({'API keys required' if config.api_keys else 'no auth'})")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
 
 
 @app.command()

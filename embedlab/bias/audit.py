@@ -209,7 +209,7 @@ def _projection_chart(audits: list[tuple[str, BiasAudit]], count: int = 12) -> s
     plt = pyplot()
     base = audits[0][1].projections
     ranked = sorted(base, key=lambda w: base[w])
-    shown = ranked[:count] + ranked[-count:]
+    shown = ranked if len(ranked) <= 2 * count else ranked[:count] + ranked[-count:]
     figure, axis = plt.subplots(figsize=(10, 0.28 * len(shown) + 1.5))
     height = 0.8 / len(audits)
     for offset, (label, audit) in enumerate(audits):

@@ -3,9 +3,9 @@
 Documents carry a group (for example CVs with a gendered term swapped: the same CV once with "he", once
 with "she"). For each query the search callable's top ``k`` is read; a group's *share* is the fraction
 of top-k slots it holds, its *exposure* the same weighted by position (``1 / log2(rank + 1)``, as in
-DCG), both compared with its share of the corpus. The *gap* is the largest minus the smallest exposure:
-0 when every group is equally visible. Any search function of the evaluation suite works
-(vector, BM25, hybrid, a remote server).
+DCG), both compared with its share of the corpus. The *gap* is the spread of ``exposure - expected``
+across groups: 0 when every group is exactly as visible as its share of the corpus, whatever the sizes.
+Any search function of the evaluation suite works (vector, BM25, hybrid, a remote server).
 
 Example:
     >>> result = retrieval_exposure(ExactSearch(encoder, cvs), ["experienced engineer"], groups, k=10)  # doctest: +SKIP
@@ -69,5 +69,5 @@ def retrieval_exposure(
     exposure = {g: float(v / total_weight) for g, v in weights.items()}
     counts = {g: sum(1 for value in doc_groups.values() if value == g) for g in groups}
     expected = {g: counts[g] / len(doc_groups) for g in groups}
-    grouped = [exposure.get(g, 0.0) for g in groups]
-    return ExposureResult(k, len(queries), share, exposure, expected, float(max(grouped) - min(grouped)))
+    excess = [exposure.get(g, 0.0) - expected[g] for g in groups]
+    return ExposureResult(k, len(queries), share, exposure, expected, float(max(excess) - min(excess)))

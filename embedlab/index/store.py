@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ Fusion = Literal["rrf", "weighted"]
 
 _FORMAT = 1
 _TABLE = "chunks"
+_FTS_STALE = 0.1  # rebuild the full-text index once this share of rows is not in it
+METADATA_TYPES = ("string", "int", "float", "bool")
 _RESERVED = {"id", "row_id", "doc_id", "chunk", "start", "end", "text", "title", "fts_text", "vector"}
 
 
@@ -85,6 +88,14 @@ class SearchOptions:
     rerank: Any = None
     rerank_top: int = 50
 
+    def __post_init__(self) -> None:
+        if self.mode not in ("vector", "bm25", "hybrid"):
+            raise InputError(f"mode must be vector, bm25 or hybrid; got {self.mode!r}.")
+        if self.fusion not in ("rrf", "weighted"):
+            raise InputError(f"fusion must be rrf or weighted; got {self.fusion!r}.")
+        if not 0 <= self.alpha <= 1:
+            raise InputError(f"alpha must be between 0 and 1, got {self.alpha}.")
+
 
 class Index:
     """Documents and vectors of one model in LanceDB; open with :meth:`create` or :meth:`open`."""
@@ -92,6 +103,8 @@ class Index:
     def __init__(self, path: Path, encoder: Encoder, settings: dict[str, Any]) -> None:
         import lancedb
 
+        if isinstance(settings["metadata_fields"], list):  # every field declared as a string
+            settings["metadata_fields"] = dict.fromkeys(settings["metadata_fields"], "string")
         self.path = path
         self.encoder = encoder
         self.settings = settings
@@ -106,7 +119,7 @@ class Index:
         path: str | Path,
         model: EmbeddingModel | Encoder | str | Path | None = None,
         *,
-        metadata_fields: Sequence[str] = (),
+        metadata_fields: Sequence[str] | Mapping[str, str] = (),
         chunk_tokens: int | None = None,
         overlap: int = 32,
         chunk: bool = True,
@@ -117,15 +130,25 @@ class Index:
         ``overlap`` tokens; ``chunk=False`` stores one vector per document (the model truncates, with a
         warning), as most published benchmarks do.
 
+        ``metadata_fields`` are names (stored as strings) or ``{name: type}`` with a type among
+        :data:`METADATA_TYPES`; they can be filtered on in :meth:`search` and may be missing (null).
+
         Raises:
-            InputError: ``path`` already holds something, or a metadata field name is reserved.
+            InputError: ``path`` already holds something, a metadata field name is reserved, or a type
+                is unknown.
         """
         folder = Path(path)
         if folder.exists() and any(folder.iterdir()):
             raise InputError(f"{folder} is not empty; open an existing index with Index.open.")
-        reserved = sorted(set(metadata_fields) & _RESERVED)
+        fields = (
+            dict(metadata_fields) if isinstance(metadata_fields, Mapping) else dict.fromkeys(metadata_fields, "string")
+        )
+        reserved = sorted(set(fields) & _RESERVED)
         if reserved:
             raise InputError(f"Metadata fields {reserved} clash with the index's own columns.")
+        unknown = {name: kind for name, kind in fields.items() if kind not in METADATA_TYPES}
+        if unknown:
+            raise InputError(f"Unknown metadata types {unknown}; use one of {', '.join(METADATA_TYPES)}.")
         encoder = _encoder(model)
         settings = {
             "format": _FORMAT,
@@ -137,7 +160,7 @@ class Index:
             "chunk": chunk,
             "chunk_tokens": chunk_tokens,
             "overlap": overlap,
-            "metadata_fields": list(metadata_fields),
+            "metadata_fields": fields,
         }
         folder.mkdir(parents=True, exist_ok=True)
         _write_json(folder / "index.json", settings)
@@ -193,16 +216,17 @@ class Index:
         """
         _same_space(self.settings["model"], model.to_dict() if isinstance(model, ModelInfo) else dict(model),
                     what="the vectors")  # fmt: skip
+        ids, texts = self._validate(documents)
         dimension = self.settings["model"]["dimension"]
         if vectors.ndim != 2 or vectors.shape[1] != dimension or len(vectors) != len(documents):
             raise IndexMismatchError(
                 f"Expected {len(documents)} vectors of dimension {dimension}, got an array of shape {vectors.shape}."
             )
         rows = [
-            self._row(document, 0, 0, len(str(document.get("text", ""))), str(document.get("text", "")), vector)
-            for document, vector in zip(documents, vectors.astype(np.float32), strict=True)
+            self._row(document, 0, 0, len(text), text, vector)
+            for document, text, vector in zip(documents, texts, vectors.astype(np.float32), strict=True)
         ]
-        return self._commit(rows, [str(document["id"]) for document in documents])
+        return self._commit(rows, ids)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents (all their chunks) by id; return how many rows were removed."""
@@ -242,8 +266,8 @@ class Index:
                 f"Unknown search option: {exc}. Options: {', '.join(SearchOptions.__annotations__)}."
             ) from exc
         mode, filter, min_score, rerank = chosen.mode, chosen.filter, chosen.min_score, chosen.rerank
-        if mode not in ("vector", "bm25", "hybrid"):
-            raise InputError(f"mode must be vector, bm25 or hybrid; got {mode!r}.")
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}.")
         table = self._table()
         if table is None:
             return [[] for _ in queries]
@@ -255,9 +279,9 @@ class Index:
         for position, query in enumerate(queries):
             components: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
             if vectors is not None:
-                components["vector"] = self._vector_hits(table, vectors[position], depth, filter)
+                components["vector"] = self._vector_hits(table, vectors[position], depth, filter, first_stage)
             if mode != "vector":
-                components["bm25"] = self._bm25_hits(table, query, depth, filter)
+                components["bm25"] = self._bm25_hits(table, query, depth, filter, first_stage)
             hits = self._fuse(
                 components, mode, chosen.fusion, chosen.alpha, first_stage, None if cross_encoder else min_score
             )
@@ -287,7 +311,8 @@ class Index:
         pairs: list[tuple[str, str, float]] = []
         for start in range(0, len(ids), block):
             scores = matrix[start : start + block] @ matrix.T
-            rows, cols = np.nonzero(np.triu(scores, k=start + 1) >= threshold)
+            later = np.arange(matrix.shape[0])[None, :] > np.arange(start, start + len(scores))[:, None]
+            rows, cols = np.nonzero(later & (scores >= threshold))  # each pair once, never a document with itself
             pairs.extend((ids[start + r], ids[c], float(scores[r, c])) for r, c in zip(rows, cols, strict=True))
         return sorted(pairs, key=lambda pair: -pair[2])
 
@@ -325,26 +350,31 @@ class Index:
     def _table(self) -> Any:
         return self._db.open_table(_TABLE) if _TABLE in self._db.table_names() else None
 
-    def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
+    def _validate(self, documents: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+        """Ids and texts of a batch; refuses missing or repeated ids and empty texts."""
         ids = [_document_id(document, position) for position, document in enumerate(documents)]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
         if repeated:
             raise InputError(f"Document ids repeat within one add: {repeated[:10]}.")
         texts = [document.get("text") for document in documents]
         bad = [ids[i] for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
         if bad:
             raise InputError(f"Documents {bad[:10]} have no text.")
+        return ids, [str(text) for text in texts]
+
+    def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        ids, texts = self._validate(documents)
         titles = [document.get("title") or None for document in documents]
         if not self.settings.get("chunk", True):
-            whole = [f"{title}: {text}" if title else str(text) for title, text in zip(titles, texts, strict=True)]
+            whole = [f"{title}: {text}" if title else text for title, text in zip(titles, texts, strict=True)]
             vectors = self.encoder.encode(whole)
             rows = [
-                self._row(document, 0, 0, len(str(text)), str(text), vector)
+                self._row(document, 0, 0, len(text), text, vector)
                 for document, text, vector in zip(documents, texts, vectors, strict=True)
             ]
             return self._commit(rows, ids)
         embedded = self.encoder.encode_documents(
-            [str(text) for text in texts], titles=titles, max_tokens=self.settings["chunk_tokens"],
+            texts, titles=titles, max_tokens=self.settings["chunk_tokens"],
             overlap=self.settings["overlap"],
         )  # fmt: skip
         rows = [
@@ -375,28 +405,47 @@ class Index:
                 f"Document {doc_id} has fields {unknown} that the index does not store; declare them as "
                 f"metadata_fields when creating the index (it has {self.settings['metadata_fields']})."
             )
-        row.update({name: document.get(name) for name in self.settings["metadata_fields"]})
+        for name, kind in self.settings["metadata_fields"].items():
+            row[name] = _metadata_value(document.get(name), kind, name, doc_id)
         return row
+
+    def _schema(self) -> Any:
+        import pyarrow as pa
+
+        kinds = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+        fields = [
+            pa.field("row_id", pa.string()),
+            pa.field("doc_id", pa.string()),
+            pa.field("chunk", pa.int32()),
+            pa.field("start", pa.int32()),
+            pa.field("end", pa.int32()),
+            pa.field("title", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("fts_text", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), self.settings["model"]["dimension"])),
+        ]
+        fields += [pa.field(name, kinds[kind]) for name, kind in self.settings["metadata_fields"].items()]
+        return pa.schema(fields)
 
     def _commit(self, rows: list[dict[str, Any]], ids: Sequence[str]) -> int:
         import pyarrow as pa
 
         if not rows:
             return 0
+        schema = self._schema()
+        columns = {name: [row[name] for row in rows] for name in schema.names if name != "vector"}
+        vectors = np.stack([row["vector"] for row in rows]).astype(np.float32).reshape(-1)
+        arrays = [
+            pa.FixedSizeListArray.from_arrays(pa.array(vectors), schema.field("vector").type.list_size)
+            if name == "vector"
+            else pa.array(columns[name], type=schema.field(name).type)
+            for name in schema.names
+        ]
+        data = pa.Table.from_arrays(arrays, schema=schema)
         table = self._table()
-        dimension = self.settings["model"]["dimension"]
-        data = pa.Table.from_pylist(
-            [{**row, "vector": row["vector"].tolist()} for row in rows],
-        )
-        data = data.set_column(
-            data.schema.get_field_index("vector"),
-            "vector",
-            pa.FixedSizeListArray.from_arrays(pa.array(np.concatenate([r["vector"] for r in rows])), dimension),
-        )
         if table is None:
-            table = self._db.create_table(_TABLE, data=data)
+            table = self._db.create_table(_TABLE, data=data, schema=schema)
         else:
-            data = data.cast(table.schema) if data.schema != table.schema else data
             (
                 table.merge_insert("row_id")
                 .when_matched_update_all()
@@ -404,28 +453,57 @@ class Index:
                 .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
                 .execute(data)
             )
-        table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
-                               remove_stop_words=True)  # fmt: skip
+        self._refresh_fts(table)
         return len(rows)
 
+    def _refresh_fts(self, table: Any) -> None:
+        """(Re)build the full-text index when missing or when too many rows are not in it yet.
+
+        Rows not yet indexed are still searched (by a scan), so a small backlog costs little; rebuilding
+        on every commit would make each small add cost as much as indexing the whole table.
+        """
+        indices = [index for index in table.list_indices() if index.columns == ["fts_text"]]
+        stale = indices and table.index_stats(indices[0].name).num_unindexed_rows > _FTS_STALE * table.count_rows()
+        if not indices or stale:
+            table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
+                                   remove_stop_words=True)  # fmt: skip
+
     def _vector_hits(
-        self, table: Any, vector: np.ndarray, depth: int, filter: str | None
+        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int = 0
     ) -> dict[str, tuple[float, dict[str, Any]]]:
-        query = table.search(vector, vector_column_name="vector").distance_type("cosine").limit(depth)
-        if filter:
-            query = query.where(filter, prefilter=True)
-        rows = query.to_arrow().to_pylist()
-        return self._collapse(rows, lambda row: 1.0 - float(row["_distance"]))
+        def query(limit: int) -> Any:
+            return table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)
+
+        return self._widening(table, query, depth, filter, need, lambda row: 1.0 - float(row["_distance"]))
 
     def _bm25_hits(
-        self, table: Any, text: str, depth: int, filter: str | None
+        self, table: Any, text: str, depth: int, filter: str | None, need: int = 0
     ) -> dict[str, tuple[float, dict[str, Any]]]:
         if not text.strip():
             return {}
-        query = table.search(text, query_type="fts", fts_columns="fts_text").limit(depth)
-        if filter:
-            query = query.where(filter, prefilter=True)
-        return self._collapse(query.to_arrow().to_pylist(), lambda row: float(row["_score"]))
+
+        def query(limit: int) -> Any:
+            return table.search(text, query_type="fts", fts_columns="fts_text").limit(limit)
+
+        return self._widening(table, query, depth, filter, need, lambda row: float(row["_score"]))
+
+    def _widening(
+        self, table: Any, query: Any, depth: int, filter: str | None, need: int, score: Any
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        """Run ``query(depth)``, widening it while its chunks cover fewer than ``need`` documents."""
+        total = table.count_rows()
+        while True:
+            search = query(depth)
+            if filter:
+                search = search.where(filter, prefilter=True)
+            try:
+                rows = search.to_arrow().to_pylist()
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise InputError(f"The search failed, probably on the filter {filter!r}: {exc}") from exc
+            found = self._collapse(rows, score)
+            if len(found) >= need or len(rows) < depth or depth >= total:
+                return found
+            depth *= 4
 
     def _collapse(self, rows: list[dict[str, Any]], score: Any) -> dict[str, tuple[float, dict[str, Any]]]:
         """Best chunk per parent document, by score."""
@@ -488,6 +566,25 @@ def _same_space(stored: Mapping[str, Any], given: Mapping[str, Any], *, what: st
             f"{str(given.get('fingerprint'))[:12]}, {given.get('dimension')} dims). Vectors of different models "
             "are incomparable: use the index's model, or build a new index for the other model."
         )
+
+
+def _metadata_value(value: Any, kind: str, name: str, doc_id: str) -> Any:
+    """A metadata value converted to its declared type (None stays None), or a clear error."""
+    if value is None:
+        return None
+    try:
+        if kind == "string":
+            return str(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ValueError("not a boolean")
+        converted = int(value) if kind == "int" else float(value)
+        if kind == "int" and float(value) != converted:
+            raise ValueError("not a whole number")
+        return converted
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Document {doc_id}: metadata {name!r} = {value!r} is not {kind} ({exc}).") from None
 
 
 def _document_id(document: Mapping[str, Any], position: int) -> str:

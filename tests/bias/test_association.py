@@ -103,3 +103,21 @@ def test_cli_audit_and_debias(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "after" / "audit.json").read_text())
     assert data["after"]["mean_abs_projection"] < 1e-5 < data["before"]["mean_abs_projection"]
     assert (tmp_path / "model" / "modules.json").is_file()
+
+
+def test_cli_debias_needs_only_pairs_and_words_need_pairs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(json.dumps([["woman", "man"], ["she", "he"], ["girl", "boy"]]))
+    words = tmp_path / "words.txt"
+    words.write_text("nurse\nengineer\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["bias", "debias", "--pairs", str(pairs), "-o", str(tmp_path / "m"),
+                                 "--report", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "modules.json").is_file()
+    result = runner.invoke(app, ["bias", "audit", "--words", str(words), "--out", str(tmp_path / "a")])
+    assert "give --pairs" in str(result.exception)

@@ -42,3 +42,14 @@ def test_exposure_needs_groups_and_queries() -> None:
         retrieval_exposure(_fixed(["a1"]), ["q"], {"a1": "A"})  # type: ignore[arg-type]
     with pytest.raises(InputError, match="at least one query"):
         retrieval_exposure(_fixed(["a1"]), [], GROUPS)  # type: ignore[arg-type]
+
+
+def test_gap_is_relative_to_corpus_share() -> None:
+    groups = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B"}  # A is 80% of the corpus
+    proportional = retrieval_exposure(_fixed(["a1", "a2", "b1", "a3", "a4"]), ["q"], groups, k=5)  # type: ignore[arg-type]
+    assert proportional.share == pytest.approx({"A": 0.8, "B": 0.2})
+    total = sum(1 / math.log2(rank + 1) for rank in range(1, 6))
+    # B holds rank 3: exposure 0.5 / total = 0.170 against 0.2 expected; A the rest; the spread is twice that.
+    assert proportional.gap == pytest.approx(2 * (0.2 - 0.5 / total))
+    favoured = retrieval_exposure(_fixed(["b1", "a1", "a2", "a3", "a4"]), ["q"], groups, k=5)  # type: ignore[arg-type]
+    assert favoured.gap > proportional.gap

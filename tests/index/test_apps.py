@@ -56,6 +56,8 @@ def test_similar_documents_and_planted_near_duplicates(tmp_path: Path, encoder: 
     blocked = index.near_duplicates(threshold=0.95, block=2)  # blocks do not change the answer
     assert [(a, b) for a, b, _ in blocked] == [(a, b) for a, b, _ in pairs]
     assert [s for _, _, s in blocked] == pytest.approx([s for _, _, s in pairs], abs=1e-5)
+    everything = index.near_duplicates(threshold=-1.0)  # every pair once, no document with itself
+    assert len(everything) == 6 * 5 // 2 and all(a != b for a, b, _ in everything)
     with pytest.raises(InputError, match="No document 'zzz'"):
         index.similar("zzz")
 

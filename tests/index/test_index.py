@@ -161,7 +161,7 @@ def test_index_plugs_into_the_evaluation_suite(index: Index) -> None:
         result = evaluate(index.search_fn(mode), bench)
         assert result.per_query["q2"]["mrr@10"] == 1.0, mode
     assert evaluate(index.search_fn("vector"), bench).mean["mrr@10"] == 1.0
-    assert json.loads((Path(index.path) / "index.json").read_text())["metadata_fields"] == ["lang"]
+    assert json.loads((Path(index.path) / "index.json").read_text())["metadata_fields"] == {"lang": "string"}
 
 
 def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
     assert runner.invoke(app, ["index", "add", path, "-i", str(more)]).exit_code == 0
     assert runner.invoke(app, ["index", "delete", path, "stock"]).exit_code == 0
     info = json.loads(runner.invoke(app, ["index", "info", path]).output)
-    assert (info["documents"], info["metadata_fields"]) == (4, ["lang"])
+    assert (info["documents"], info["metadata_fields"]) == (4, {"lang": "string"})
     result = runner.invoke(app, ["index", "search", path, "violin music", "-k", "2", "--mode", "hybrid"])
     assert result.exit_code == 0 and "new" in result.output
 
@@ -191,3 +191,36 @@ def test_cli_build_search_add_delete_info(tmp_path: Path) -> None:
 def test_unknown_search_option_is_named(index: Index) -> None:
     with pytest.raises(InputError, match=r"Unknown search option.*rerank_top"):
         index.search("cat", k=1, rerank_topp=3)
+
+
+def test_typed_metadata_with_missing_values_and_clear_type_errors(tmp_path: Path, encoder: Encoder) -> None:
+    index = Index.create(tmp_path / "i", encoder, metadata_fields={"lang": "string", "year": "int"})
+    index.add([{"id": "a", "text": "first text", "lang": None, "year": 2020}])  # a null first value
+    index.add([{"id": "b", "text": "second text", "lang": "en", "year": "2021"}])  # "2021" is a whole number
+    assert [h.doc_id for h in index.search("text", k=5, filter="year > 2020")] == ["b"]
+    assert [h.doc_id for h in index.search("text", k=5, filter="lang = 'en'")] == ["b"]
+    with pytest.raises(InputError, match=r"metadata 'year' = 2020.5 is not int"):
+        index.add([{"id": "c", "text": "third", "year": 2020.5}])
+    with pytest.raises(InputError, match="Unknown metadata types"):
+        Index.create(tmp_path / "j", encoder, metadata_fields={"x": "date"})
+    with pytest.raises(InputError, match="filter"):
+        index.search("text", k=1, filter="no_such_column = 1")
+    with pytest.raises(InputError, match="k must be at least 1"):
+        index.search("text", k=0)
+    with pytest.raises(InputError, match="fusion must be"):
+        index.search("text", k=1, mode="hybrid", fusion="bogus")
+
+
+def test_add_vectors_validates_like_add(index: Index, encoder: Encoder) -> None:
+    vectors = encoder.encode(["x", "y"])
+    with pytest.raises(InputError, match="repeat"):
+        index.add_vectors([{"id": "d", "text": "x"}, {"id": "d", "text": "y"}], vectors, model=encoder.info)
+    with pytest.raises(InputError, match="no 'id'"):
+        index.add_vectors([{"text": "x"}, {"id": "e", "text": "y"}], vectors, model=encoder.info)
+
+
+def test_search_widens_until_it_has_k_documents(tmp_path: Path, encoder: Encoder) -> None:
+    index = Index.create(tmp_path / "i", encoder, chunk_tokens=8, overlap=0)
+    index.add([{"id": "long", "text": "cats and kittens playing " * 60}, {"id": "other", "text": "a kitten sleeps"}])
+    hits = index.search("kitten", k=2, candidates=4)  # the long document's many chunks fill the first 16 rows
+    assert {hit.doc_id for hit in hits} == {"long", "other"}

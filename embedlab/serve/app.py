@@ -1,0 +1,298 @@
+"""An OpenAI-compatible embeddings server, plus search and rerank, over embedlab's own functions.
+
+Layers: :class:`ServeConfig` (frozen; built by the CLI or from code) -> :func:`create_app` (FastAPI) ->
+:class:`~embedlab.serve.batcher.MicroBatcher` -> :class:`~embedlab.Encoder`. Existing OpenAI clients
+only change their base URL::
+
+    client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="...")
+    client.embeddings.create(model="all-MiniLM-L6-v2", input=["hello"], dimensions=128)
+
+Errors use OpenAI's schema ``{"error": {"message", "type", "param", "code"}}``: 401 without a valid key
+(when keys are configured), 404 for a model or index the server does not serve, 413 for a body over
+the limit, 422 for invalid requests (too many inputs, an input too long or empty), 504 on timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embedlab import __version__
+from embedlab.encode import Encoder
+from embedlab.encode.text import prepare_texts, token_counts
+from embedlab.errors import EmbedlabError
+from embedlab.serve.batcher import MicroBatcher
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything the server needs; the CLI only builds this and starts uvicorn.
+
+    Attributes:
+        model: the model spec (``None``: the bundled default).
+        served_name: the model name clients send; default the model's short name.
+        indexes: ``{name: index folder}`` served by ``/v1/search``.
+        reranker: a CrossEncoder directory for ``/v1/rerank`` and ``rerank`` in search.
+        api_keys: accepted Bearer keys; empty means no authentication.
+        max_inputs, max_chars, max_body_bytes: request limits.
+        max_batch, max_wait: micro-batching budget (texts, seconds).
+        timeout: seconds a request may wait for its vectors.
+        cache: use the persistent embedding cache.
+        cors_origins: origins allowed by CORS; empty turns CORS off.
+    """
+
+    model: str | None = None
+    served_name: str | None = None
+    indexes: dict[str, str] = field(default_factory=dict)
+    reranker: str | None = None
+    api_keys: frozenset[str] = frozenset()
+    max_inputs: int = 2048
+    max_chars: int = 32_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch: int = 64
+    max_wait: float = 0.005
+    timeout: float = 30.0
+    cache: bool = False
+    cors_origins: tuple[str, ...] = ()
+
+
+def load_api_keys(*, env: str = "EMBEDLAB_API_KEYS", path: str | Path | None = None) -> frozenset[str]:
+    """Keys from a file (one per line, ``#`` comments) and/or a comma-separated environment variable."""
+    keys = {key.strip() for key in os.environ.get(env, "").split(",") if key.strip()}
+    if path is not None:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return frozenset(keys)
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request (token-array inputs are not supported)."""
+
+    input: str | list[str]
+    model: str
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+class SearchRequest(BaseModel):
+    """A search in one served index."""
+
+    index: str
+    query: str = Field(min_length=1)
+    k: int = Field(default=10, ge=1, le=1000)
+    filter: str | None = None
+    mode: Literal["vector", "bm25", "hybrid"] = "vector"
+    rerank: bool = False
+
+
+class RerankRequest(BaseModel):
+    """Score documents against a query with the served cross-encoder."""
+
+    query: str = Field(min_length=1)
+    documents: list[str] = Field(min_length=1)
+    top_n: int | None = Field(default=None, ge=1)
+    model: str | None = None
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's schema."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param = status, message, kind, param
+
+
+def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAPI:
+    """The FastAPI application for ``config`` (``encoder`` may be given to share a loaded model)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    encoder = encoder or Encoder(config.model, cache=config.cache or None, show_progress=False)
+    name = config.served_name or encoder.info.name.rstrip("/").split("/")[-1]
+    registry = CollectorRegistry()
+    requests_total = Counter("embedlab_requests", "Requests by path and status", ["path", "status"], registry=registry)
+    latency = Histogram("embedlab_request_seconds", "Request latency", ["path"], registry=registry)
+    batch_sizes = Histogram("embedlab_batch_size", "Texts per encoder call", registry=registry,
+                            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))  # fmt: skip
+    queue_depth = Gauge("embedlab_queue_depth", "Requests waiting for the encoder", registry=registry)
+    cache_hits = Gauge("embedlab_cache_hits", "Texts served from the embedding cache", registry=registry)
+    batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
+                           on_batch=batch_sizes.observe)  # fmt: skip
+    indexes: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from embedlab.index import Index
+
+        for index_name, path in config.indexes.items():
+            indexes[index_name] = Index.open(path, encoder)
+        batcher.start()
+        yield
+        await batcher.stop()  # graceful: queued requests are answered first
+
+    app = FastAPI(title="embedlab", version=__version__, lifespan=lifespan)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])  # fmt: skip
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        try:
+            _check_key(request, config.api_keys)
+            _check_size(request, config.max_body_bytes)
+            response = await call_next(request)
+        except ApiError as error:
+            response = _error(error)
+        requests_total.labels(path, str(response.status_code)).inc()
+        latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+        return _error(ApiError(422, f"Invalid request: {first.get('msg', 'bad body')} at {param}.", param=param))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
+        return _error(ApiError(error.status_code, str(error.detail), kind))
+
+    @app.exception_handler(EmbedlabError)
+    async def embedlab_error(_: Request, error: EmbedlabError) -> JSONResponse:
+        return _error(ApiError(422, str(error)))
+
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
+        if body.model != name:
+            raise ApiError(404, f"The model {body.model!r} is not served here; this server serves {name!r}.",
+                           "not_found_error", "model")  # fmt: skip
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        if not texts:
+            raise ApiError(422, "input must not be empty.", param="input")
+        if len(texts) > config.max_inputs:
+            raise ApiError(422, f"{len(texts)} inputs; at most {config.max_inputs} per request.", param="input")
+        dimension = encoder.info.dimension
+        if body.dimensions is not None and body.dimensions > dimension:
+            raise ApiError(422, f"dimensions must be at most {dimension}.", param="dimensions")
+        try:
+            prepare_texts(texts, normalize=False, max_chars=config.max_chars)
+        except EmbedlabError as exc:
+            raise ApiError(422, str(exc), param="input") from exc
+        queue_depth.set(batcher.depth)
+        try:
+            vectors = await asyncio.wait_for(batcher.encode(texts), config.timeout)
+        except TimeoutError:
+            raise ApiError(504, f"No answer within {config.timeout} s.", "timeout_error") from None
+        cache_hits.set(encoder.stats.cache_hits)
+        if body.dimensions is not None:
+            vectors = vectors[:, : body.dimensions]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        tokenizer = encoder.model.st.tokenizer
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        tokens = sum(count - specials for count in token_counts(tokenizer, texts))
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encode_vector(vector, body.encoding_format)}
+                for i, vector in enumerate(vectors)
+            ],
+            "model": name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "embedlab"}]}
+
+    @app.post("/v1/search")
+    async def search(body: SearchRequest) -> dict[str, Any]:
+        index = indexes.get(body.index)
+        if index is None:
+            raise ApiError(404, f"No index {body.index!r}; served: {sorted(indexes)}.", "not_found_error", "index")
+        if body.rerank and not config.reranker:
+            raise ApiError(422, "This server has no reranker (start it with --reranker).", param="rerank")
+        hits = await asyncio.to_thread(
+            index.search, body.query, body.k, mode=body.mode, filter=body.filter,
+            rerank=config.reranker if body.rerank else None,
+        )  # fmt: skip
+        return {"object": "list", "data": [hit.__dict__ for hit in hits]}
+
+    @app.post("/v1/rerank")
+    async def rerank(body: RerankRequest) -> dict[str, Any]:
+        if not config.reranker:
+            raise ApiError(404, "This server has no reranker (start it with --reranker).", "not_found_error")
+        from embedlab.index.rerank import load_reranker
+
+        cross = load_reranker(config.reranker)
+        scores = await asyncio.to_thread(
+            cross.predict, [(body.query, doc) for doc in body.documents], show_progress_bar=False
+        )
+        order = np.argsort(-np.asarray(scores), kind="stable")[: body.top_n or len(body.documents)]
+        results = [{"index": int(i), "relevance_score": float(scores[i]), "document": body.documents[i]} for i in order]
+        return {"object": "list", "results": results}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": name, "fingerprint": encoder.info.fingerprint, "queue": batcher.depth}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        queue_depth.set(batcher.depth)
+        return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+_PUBLIC = {"/health", "/openapi.json", "/docs", "/redoc"}  # no secrets there; everything else needs a key
+
+
+def _encode_vector(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode()
+    return [float(x) for x in vector]
+
+
+def _check_key(request: Request, keys: frozenset[str]) -> None:
+    if not keys or request.url.path in _PUBLIC:
+        return
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    if not token or not any(hmac.compare_digest(token, key) for key in keys):
+        raise ApiError(401, "Missing or invalid API key (send 'Authorization: Bearer <key>').", "authentication_error")
+
+
+def _check_size(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length is None and request.method in ("POST", "PUT", "PATCH"):
+        raise ApiError(411, "Send a Content-Length header (chunked bodies are not accepted).", "invalid_request_error")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"The request body has {length} bytes; the limit is {limit}.", "request_too_large")
+
+
+def _error(error: ApiError) -> JSONResponse:
+    body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.status}}
+    return JSONResponse(body, status_code=error.status)

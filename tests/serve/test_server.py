@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from openai import AuthenticationError, NotFoundError, OpenAI
+
+from embedlab import Encoder
+from embedlab.index import Index
+from embedlab.serve import ServeConfig, create_app, load_api_keys
+
+from .conftest import running
+
+TEXTS = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("served")
+    index = Index.create(folder / "docs", Encoder(model))
+    index.add([{"id": "cat", "text": "The cat sleeps on the windowsill."}, {"id": "bank", "text": "Rates rose."}])
+    config = ServeConfig(api_keys=frozenset({KEY}), indexes={"docs": str(folder / "docs")}, max_inputs=8,
+                         max_chars=1000, max_body_bytes=20_000, max_wait=0.02)  # fmt: skip
+    with running(create_app(config, encoder=Encoder(model))) as url:
+        yield url
+
+
+def test_openai_client_gets_embedlab_vectors(server: str, encoder: Encoder) -> None:
+    client = OpenAI(base_url=f"{server}/v1", api_key=KEY)
+    response = client.embeddings.create(model="all-MiniLM-L6-v2", input=TEXTS, encoding_format="float")
+    vectors = np.array([item.embedding for item in response.data])
+    np.testing.assert_allclose(vectors, encoder.encode(TEXTS), atol=1e-6)
+    # wordpieces, no [CLS]/[SEP]: the weather is lovely today . / it ' s so sunny outside ! / he drove to the stadium .
+    assert response.usage.prompt_tokens == 6 + 7 + 6
+    assert [m.id for m in client.models.list()] == ["all-MiniLM-L6-v2"]
+
+
+def test_base64_and_dimensions(server: str, encoder: Encoder) -> None:
+    raw = httpx.post(f"{server}/v1/embeddings", headers={"Authorization": f"Bearer {KEY}"},
+                     json={"model": "all-MiniLM-L6-v2", "input": TEXTS[0], "encoding_format": "base64"})  # fmt: skip
+    decoded = np.frombuffer(base64.b64decode(raw.json()["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, encoder.encode(TEXTS[0]), atol=1e-6)
+    client = OpenAI(base_url=f"{server}/v1", api_key=KEY)
+    short = np.array(
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=TEXTS[:1], dimensions=64).data[0].embedding
+    )
+    full = encoder.encode(TEXTS[0])[:64]
+    np.testing.assert_allclose(short, full / np.linalg.norm(full), atol=1e-6)  # Matryoshka-style, re-normalised
+
+
+def test_keys_unknown_models_and_limits(server: str) -> None:
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=f"{server}/v1", api_key="wrong").embeddings.create(model="all-MiniLM-L6-v2", input="x")
+    with pytest.raises(NotFoundError):
+        OpenAI(base_url=f"{server}/v1", api_key=KEY).embeddings.create(model="text-embedding-3-small", input="x")
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    def post(body: object) -> httpx.Response:
+        return httpx.post(f"{server}/v1/embeddings", headers=headers, json=body)
+
+    too_many = post({"model": "all-MiniLM-L6-v2", "input": ["x"] * 9})
+    assert too_many.status_code == 422 and "at most 8" in too_many.json()["error"]["message"]
+    assert post({"model": "all-MiniLM-L6-v2", "input": "x" * 1001}).status_code == 422
+    assert post({"model": "all-MiniLM-L6-v2", "input": ["ok", "  "]}).json()["error"]["param"] == "input"
+    assert post({"model": "all-MiniLM-L6-v2", "input": "x" * 25_000}).status_code == 413
+    assert post({"model": "all-MiniLM-L6-v2", "input": [1, 2, 3]}).status_code == 422
+    assert post({"model": "all-MiniLM-L6-v2", "input": "x", "dimensions": 999}).status_code == 422
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"  # health needs no key
+    assert httpx.get(f"{server}/metrics").status_code == 401
+
+
+def test_concurrent_requests_are_batched(server: str, encoder: Encoder) -> None:
+    async def many() -> list[httpx.Response]:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as client:
+            return await asyncio.gather(*(
+                client.post(f"{server}/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": f"text {i}"})
+                for i in range(24)
+            ))  # fmt: skip
+
+    responses = asyncio.run(many())
+    assert all(r.status_code == 200 for r in responses)
+    for i, response in enumerate(responses):
+        np.testing.assert_allclose(response.json()["data"][0]["embedding"], encoder.encode(f"text {i}"), atol=1e-5)
+    metrics = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    sizes = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("embedlab_batch_size_")
+    }
+    assert sizes["embedlab_batch_size_count"] < sizes["embedlab_batch_size_sum"]  # fewer batches than texts
+
+
+def test_search_and_rerank_endpoints(server: str) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    found = httpx.post(f"{server}/v1/search", headers=headers, json={"index": "docs", "query": "kitten", "k": 1})
+    assert found.json()["data"][0]["doc_id"] == "cat"
+    missing = httpx.post(f"{server}/v1/search", headers=headers, json={"index": "nope", "query": "x"})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert (
+        httpx.post(f"{server}/v1/rerank", headers=headers, json={"query": "q", "documents": ["a"]}).status_code == 404
+    )
+
+
+def test_keys_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDLAB_API_KEYS", "a, b")
+    path = tmp_path / "keys"
+    path.write_text("# comment\nc\n\n")
+    assert load_api_keys(path=path) == {"a", "b", "c"}
+
+
+def test_openapi_schema_lists_the_endpoints(server: str) -> None:
+    paths = json.loads(httpx.get(f"{server}/openapi.json", headers={"Authorization": f"Bearer {KEY}"}).text)["paths"]
+    assert {"/v1/embeddings", "/v1/models", "/v1/search", "/v1/rerank", "/health", "/metrics"} <= set(paths)
