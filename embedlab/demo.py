@@ -4,8 +4,10 @@ The corpus is on every machine with Python: the docstrings of the public functio
 of a fixed list of standard-library modules. The demo loads the verified bundled model, measures token
 lengths against the model's limit, encodes with chunking (cold cache, then warm), checks the vectors,
 answers natural-language questions with the best-matching functions, lists near-duplicate docstrings,
-and saves the vectors, a JSON report and a picture (a 2-D map of the corpus and the token-length
-histogram).
+builds a LanceDB index and evaluates vector, BM25 and hybrid search on a benchmark made from the
+docstrings (first line as the query, the rest as its document) with confidence intervals, and saves the
+vectors, JSON reports, an HTML evaluation report and a picture (a 2-D map of the corpus and the
+token-length histogram).
 
 Example:
     $ embedlab demo --out demo-output
@@ -16,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import shutil
 import time
 import warnings
 from collections import Counter
@@ -30,7 +33,11 @@ from rich.table import Table
 from embedlab.check import check_embeddings
 from embedlab.encode import EmbeddingCache, Encoder
 from embedlab.encode.text import token_counts
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, TruncationWarning
+from embedlab.evaluate import RetrievalBenchmark, evaluate
+from embedlab.evaluate.stats import paired_test
+from embedlab.evaluate.suite import run_evaluation
+from embedlab.index import Index
 from embedlab.io import write_embeddings
 from embedlab.models import load_model
 from embedlab.plots import pyplot
@@ -177,16 +184,59 @@ def run_demo(out: Path, *, limit: int | None = None, console: Console | None = N
         console.print(f"{score:.3f}  {docs[i].id}  ~  {docs[j].id}")
     report["near_duplicates"] = [{"a": docs[i].id, "b": docs[j].id, "cosine": s} for i, j, s in pairs]
 
-    console.rule("[bold]7. files")
+    console.rule("[bold]7. evaluation: vector vs BM25 vs hybrid, with 95% intervals")
+    report["evaluation"] = _evaluate(out, docs, encoder, console)
+
+    console.rule("[bold]8. files")
     write_embeddings(out / "embeddings.parquet", [d.id for d in docs], vectors, info=info)
     with open(out / "corpus.jsonl", "w", encoding="utf-8") as handle:
         for doc in docs:
             handle.write(json.dumps({"id": doc.id, "module": doc.module, "text": doc.text}) + "\n")
     picture = _plot(out / "demo.png", vectors, docs, lengths, info.max_seq_length)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    for name in ("embeddings.parquet", "corpus.jsonl", "report.json", picture.name):
+    for name in ("embeddings.parquet", "corpus.jsonl", "report.json", picture.name, "eval/report.html"):
         console.print(f"  {out / name}")
     return report
+
+
+def docstring_benchmark(docs: list[Docstring]) -> RetrievalBenchmark:
+    """A retrieval benchmark from docstrings: the summary line is the query, the rest its only relevant document."""
+    usable = [doc for doc in docs if "\n\n" in doc.text and doc.text.split("\n\n", 1)[1].strip()]
+    return RetrievalBenchmark(
+        corpus={doc.id: doc.text.split("\n\n", 1)[1].strip() for doc in usable},
+        queries={f"q:{doc.id}": doc.summary for doc in usable},
+        qrels={f"q:{doc.id}": {doc.id: 1} for doc in usable},
+        name="stdlib docstrings (summary -> body)",
+    )
+
+
+def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Console) -> dict[str, Any]:
+    """Score vector, BM25 and hybrid search on the docstring benchmark; write the HTML report."""
+    bench = docstring_benchmark(docs)
+    folder = out / "index"
+    shutil.rmtree(folder, ignore_errors=True)
+    index = Index.create(folder, encoder)
+    index.add({"id": doc_id, "text": text} for doc_id, text in bench.corpus.items())
+    results = {mode: evaluate(index.search_fn(mode), bench) for mode in ("vector", "bm25", "hybrid")}
+    table = Table("search", "NDCG@10 (95% CI)", "MRR@10", "ms/query")
+    for mode, result in results.items():
+        table.add_row(
+            mode, str(result.ci["ndcg@10"]), f"{result.mean['mrr@10']:.4f}", f"{result.speed['ms_per_query']:.1f}"
+        )
+    console.print(
+        f"{len(bench.queries)} queries (a docstring's first line) against {len(bench.corpus)} docstring bodies"
+    )
+    console.print(table)
+    test = paired_test(results["vector"].values("ndcg@10"), results["hybrid"].values("ndcg@10"))
+    console.print(f"hybrid vs vector NDCG@10: {test.difference} p={test.p_value:.4f}: {test.verdict}")
+    with warnings.catch_warnings(record=True) as caught:  # exact search reads whole bodies: some are truncated
+        warnings.simplefilter("always", TruncationWarning)
+        run_evaluation([encoder.model], benchmark=bench, bm25=True, cache=encoder.cache).save(out / "eval")
+    for warning in caught:
+        console.print(f"  note: {warning.message}")
+    return {mode: result.ci["ndcg@10"].to_dict() for mode, result in results.items()} | {
+        "hybrid_vs_vector": test.to_dict()
+    }
 
 
 def _most_similar_pairs(vectors: np.ndarray, count: int, block: int = 1024) -> list[tuple[int, int, float]]:

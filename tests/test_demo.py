@@ -21,7 +21,7 @@ def test_corpus_is_the_standard_library() -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     report = run_demo(tmp_path, console=Console(file=open(tmp_path / "log.txt", "w")))  # noqa: SIM115
     files = {path.name for path in tmp_path.iterdir()}
-    assert {"embeddings.parquet", "corpus.jsonl", "report.json", "demo.png"} <= files
+    assert {"embeddings.parquet", "corpus.jsonl", "report.json", "demo.png", "eval", "index"} <= files
     assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "report.json").read_text())["model"]["fingerprint"] == report["model"]["fingerprint"]
     assert report["quality"]["ok"]
@@ -31,5 +31,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert best["compute the median of a list of numbers"] == "statistics.median"
     assert best["copy a whole directory tree"] == "shutil.copytree"
     assert best["compress bytes with gzip"].startswith(("gzip.", "zlib."))
+    evaluation = report["evaluation"]
+    assert evaluation["vector"]["low"] <= evaluation["vector"]["value"] <= evaluation["vector"]["high"]
+    assert evaluation["vector"]["value"] > 0.4 and evaluation["bm25"]["value"] > 0.3
+    assert "data:image/png;base64," in (tmp_path / "eval" / "report.html").read_text()
     embeddings = read_embeddings(tmp_path / "embeddings.parquet")
     assert embeddings.vectors.shape == (report["corpus"]["documents"], 384)
