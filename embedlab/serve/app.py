@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,8 @@ from embedlab.encode import Encoder
 from embedlab.encode.text import prepare_texts, token_counts
 from embedlab.errors import EmbedlabError
 from embedlab.serve.batcher import MicroBatcher
+
+logger = logging.getLogger("embedlab.serve")
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,13 @@ def load_api_keys(*, env: str = "EMBEDLAB_API_KEYS", path: str | Path | None = N
     """Keys from a file (one per line, ``#`` comments) and/or a comma-separated environment variable."""
     keys = {key.strip() for key in os.environ.get(env, "").split(",") if key.strip()}
     if path is not None:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+        for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if any(char.isspace() for char in line):
+                raise EmbedlabError(f"{path}:{number}: an API key line holds whitespace (one key a line, no comments).")
+            keys.add(line)
     return frozenset(keys)
 
 
@@ -86,7 +94,7 @@ class EmbeddingRequest(BaseModel):
     input: str | list[str]
     model: str
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, strict=True)
     user: str | None = None
 
 
@@ -113,9 +121,16 @@ class RerankRequest(BaseModel):
 class ApiError(Exception):
     """An error answered in OpenAI's schema."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
 
 
 def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAPI:
@@ -134,6 +149,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
                            on_batch=batch_sizes.observe)  # fmt: skip
     indexes: dict[str, Any] = {}
+    rerankers: dict[str, Any] = {}
+    max_chars = min(config.max_chars, encoder.max_chars or config.max_chars)  # the stricter limit, per request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +158,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
 
         for index_name, path in config.indexes.items():
             indexes[index_name] = Index.open(path, encoder)
+        if config.reranker:
+            rerankers["served"] = await asyncio.to_thread(_load_reranker, config.reranker)
         batcher.start()
         yield
         await batcher.stop()  # graceful: queued requests are answered first
@@ -155,13 +174,17 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        path = request.url.path
         try:
             _check_key(request, config.api_keys)
             _check_size(request, config.max_body_bytes)
             response = await call_next(request)
         except ApiError as error:
             response = _error(error)
+        except Exception:  # never a bare 500: OpenAI's schema, no internals
+            logger.exception("unexpected error on %s", request.url.path)
+            response = _error(ApiError(500, "Internal error; see the server log.", "server_error"))
+        route = request.scope.get("route")
+        path = getattr(route, "path", "other")  # route templates only: unknown paths cannot grow the metrics
         requests_total.labels(path, str(response.status_code)).inc()
         latency.labels(path).observe(time.perf_counter() - started)
         return response
@@ -173,13 +196,17 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
-        param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+        location = first.get("loc", ())
+        json_error = first.get("type") == "json_invalid"
+        param = None if json_error else ".".join(str(part) for part in location[1:]) or None
         return _error(ApiError(422, f"Invalid request: {first.get('msg', 'bad body')} at {param}.", param=param))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
-        return _error(ApiError(error.status_code, str(error.detail), kind))
+        response = _error(ApiError(error.status_code, str(error.detail), kind))
+        response.headers.update(error.headers or {})  # e.g. Allow on 405
+        return response
 
     @app.exception_handler(EmbedlabError)
     async def embedlab_error(_: Request, error: EmbedlabError) -> JSONResponse:
@@ -189,7 +216,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
         if body.model != name:
             raise ApiError(404, f"The model {body.model!r} is not served here; this server serves {name!r}.",
-                           "not_found_error", "model")  # fmt: skip
+                           "not_found_error", "model", "model_not_found")  # fmt: skip
         texts = [body.input] if isinstance(body.input, str) else body.input
         if not texts:
             raise ApiError(422, "input must not be empty.", param="input")
@@ -199,7 +226,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         if body.dimensions is not None and body.dimensions > dimension:
             raise ApiError(422, f"dimensions must be at most {dimension}.", param="dimensions")
         try:
-            prepare_texts(texts, normalize=False, max_chars=config.max_chars)
+            prepare_texts(texts, normalize=False, max_chars=max_chars, on_empty=encoder.on_empty)
         except EmbedlabError as exc:
             raise ApiError(422, str(exc), param="input") from exc
         queue_depth.set(batcher.depth)
@@ -211,9 +238,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         if body.dimensions is not None:
             vectors = vectors[:, : body.dimensions]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        tokenizer = encoder.model.st.tokenizer
-        specials = tokenizer.num_special_tokens_to_add(pair=False)
-        tokens = sum(count - specials for count in token_counts(tokenizer, texts))
+        tokens = await asyncio.to_thread(_usage_tokens, encoder, texts)
         return {
             "object": "list",
             "data": [
@@ -237,17 +262,19 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
             raise ApiError(422, "This server has no reranker (start it with --reranker).", param="rerank")
         hits = await asyncio.to_thread(
             index.search, body.query, body.k, mode=body.mode, filter=body.filter,
-            rerank=config.reranker if body.rerank else None,
+            rerank=rerankers.get("served") if body.rerank else None,
         )  # fmt: skip
         return {"object": "list", "data": [hit.__dict__ for hit in hits]}
 
     @app.post("/v1/rerank")
     async def rerank(body: RerankRequest) -> dict[str, Any]:
-        if not config.reranker:
+        cross = rerankers.get("served")
+        if cross is None:
             raise ApiError(404, "This server has no reranker (start it with --reranker).", "not_found_error")
-        from embedlab.index.rerank import load_reranker
-
-        cross = load_reranker(config.reranker)
+        if len(body.documents) > config.max_inputs:
+            raise ApiError(422, f"{len(body.documents)} documents; at most {config.max_inputs}.", param="documents")
+        if any(len(doc) > max_chars for doc in [body.query, *body.documents]):
+            raise ApiError(422, f"The query and each document must be at most {max_chars} characters.")
         scores = await asyncio.to_thread(
             cross.predict, [(body.query, doc) for doc in body.documents], show_progress_bar=False
         )
@@ -267,6 +294,23 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     return app
 
 
+def _usage_tokens(encoder: Encoder, texts: list[str]) -> int:
+    tokenizer = encoder.model.st.tokenizer
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    return sum(count - specials for count in token_counts(tokenizer, texts))
+
+
+def _load_reranker(spec: str) -> Any:
+    """Load the cross-encoder once, at start-up, and refuse one that does not give one score per pair."""
+    from embedlab.index.rerank import load_reranker
+
+    cross = load_reranker(spec)
+    labels = getattr(getattr(cross, "model", None), "config", None)
+    if labels is not None and getattr(labels, "num_labels", 1) != 1:
+        raise EmbedlabError(f"The reranker {spec} gives {labels.num_labels} scores per pair; a reranker gives one.")
+    return cross
+
+
 _PUBLIC = {"/health", "/openapi.json", "/docs", "/redoc"}  # no secrets there; everything else needs a key
 
 
@@ -281,7 +325,8 @@ def _check_key(request: Request, keys: frozenset[str]) -> None:
         return
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    if not token or not any(hmac.compare_digest(token, key) for key in keys):
+    given = token.encode("utf-8", "surrogateescape")  # bytes: compare_digest refuses non-ASCII str
+    if not token or not any(hmac.compare_digest(given, key.encode("utf-8")) for key in keys):
         raise ApiError(401, "Missing or invalid API key (send 'Authorization: Bearer <key>').", "authentication_error")
 
 
@@ -294,5 +339,5 @@ def _check_size(request: Request, limit: int) -> None:
 
 
 def _error(error: ApiError) -> JSONResponse:
-    body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.status}}
+    body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
     return JSONResponse(body, status_code=error.status)
