@@ -33,10 +33,9 @@ from rich.table import Table
 from embedlab.check import check_embeddings
 from embedlab.encode import EmbeddingCache, Encoder
 from embedlab.encode.text import token_counts
-from embedlab.errors import EmbedlabError, TruncationWarning
+from embedlab.errors import EmbedlabError
 from embedlab.evaluate import RetrievalBenchmark, evaluate
-from embedlab.evaluate.stats import paired_test
-from embedlab.evaluate.suite import run_evaluation
+from embedlab.evaluate.suite import SystemResult, build_report
 from embedlab.index import Index
 from embedlab.io import write_embeddings
 from embedlab.models import load_model
@@ -227,13 +226,11 @@ def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Conso
         f"{len(bench.queries)} queries (a docstring's first line) against {len(bench.corpus)} docstring bodies"
     )
     console.print(table)
-    test = paired_test(results["vector"].values("ndcg@10"), results["hybrid"].values("ndcg@10"))
+    systems = [SystemResult(name=mode, kind="index", retrieval=r, speed=dict(r.speed)) for mode, r in results.items()]
+    evaluation = build_report(systems, bench)  # vector is the baseline the others are tested against
+    evaluation.save(out / "eval")
+    test = next(c.test for c in evaluation.comparisons if c.system == "hybrid" and c.metric == "ndcg@10")
     console.print(f"hybrid vs vector NDCG@10: {test.difference} p={test.p_value:.4f}: {test.verdict}")
-    with warnings.catch_warnings(record=True) as caught:  # exact search reads whole bodies: some are truncated
-        warnings.simplefilter("always", TruncationWarning)
-        run_evaluation([encoder.model], benchmark=bench, bm25=True, cache=encoder.cache).save(out / "eval")
-    for warning in caught:
-        console.print(f"  note: {warning.message}")
     return {mode: result.ci["ndcg@10"].to_dict() for mode, result in results.items()} | {
         "hybrid_vs_vector": test.to_dict()
     }

@@ -152,7 +152,16 @@ def run_evaluation(
     if bm25 and benchmark is not None:
         retrieval = evaluate(BM25Search(benchmark.corpus), benchmark, k=k, metrics=metrics)
         systems.append(SystemResult(name="BM25", kind="bm25", retrieval=retrieval, speed=dict(retrieval.speed)))
+    return build_report(systems, benchmark, metrics)
 
+
+def build_report(
+    systems: list[SystemResult], benchmark: RetrievalBenchmark | None, metrics: Sequence[str] = DEFAULT_METRICS
+) -> EvaluationReport:
+    """Compare already-evaluated systems with the first one and pick the worst queries: the report.
+
+    Use it for systems :func:`run_evaluation` does not build itself, e.g. an index's search modes.
+    """
     comparisons = _compare(systems, metrics)
     summary: dict[str, Any] = {}
     worst: list[dict[str, Any]] = []
