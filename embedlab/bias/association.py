@@ -128,7 +128,7 @@ def seat_sets(test: AssociationTest, templates: Sequence[str] = DEFAULT_TEMPLATE
 
 def weat(encoder: Encoder, test: AssociationTest, *, n_resamples: int = 100_000, seed: int = 0) -> AssociationResult:
     """Run one association test with ``encoder``'s model (WEAT on words, SEAT on sentences)."""
-    vectors = [_unit(encoder.encode(list(group))) for group in (test.x, test.y, test.a, test.b)]
+    vectors = [encoder.encode(list(group)) for group in (test.x, test.y, test.a, test.b)]  # normalised below
     return association_from_vectors(*vectors, test=test, n_resamples=n_resamples, seed=seed)
 
 
