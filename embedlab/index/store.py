@@ -491,7 +491,6 @@ class Index:
         self, table: Any, query: Any, depth: int, filter: str | None, need: int, score: Any
     ) -> dict[str, tuple[float, dict[str, Any]]]:
         """Run ``query(depth)``, widening it while its chunks cover fewer than ``need`` documents."""
-        total = table.count_rows()
         while True:
             search = query(depth)
             if filter:
@@ -501,7 +500,7 @@ class Index:
             except (ValueError, RuntimeError, OSError) as exc:
                 raise InputError(f"The search failed, probably on the filter {filter!r}: {exc}") from exc
             found = self._collapse(rows, score)
-            if len(found) >= need or len(rows) < depth or depth >= total:
+            if len(found) >= need or len(rows) < depth or depth >= table.count_rows():  # counted only when short
                 return found
             depth *= 4
 
