@@ -30,6 +30,10 @@ test: lint
 
 bench: setup
 	$(OFFLINE) $(BIN)/python bench/encode.py
+	$(OFFLINE) $(BIN)/python bench/adapt.py scifact
+	$(OFFLINE) $(BIN)/python bench/adapt.py esco
+	$(OFFLINE) $(BIN)/python bench/tsdae.py
+	$(OFFLINE) $(BIN)/python bench/search.py
 
 # Re-pin every dependency after a change to pyproject.toml.
 lock: setup

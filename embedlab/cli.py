@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from embedlab import __version__
+from embedlab.cli_adapt import register as register_adapt
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
@@ -48,6 +49,7 @@ app.add_typer(index_app, name="index")
 bias_app = typer.Typer(help="Measure bias in a model and remove a bias direction.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(bias_app, name="bias")
+register_adapt(app)
 
 SetsOption = Annotated[
     Path | None, typer.Option(help="Folder of association tests (sent-bias JSON: targ1, targ2, attr1, attr2).")
@@ -184,10 +186,19 @@ def similarity(
 
 @models_app.command("list")
 def models_list(as_json: JsonOption = False) -> None:
-    """List the models that load offline: the bundled default and the hub cache's sentence-transformers."""
+    """List the models that load offline: the bundled default, registered adapted models, the hub cache."""
     from embedlab.models import DEFAULT_MODEL_NAME, bundled_model_dir, cached_hub_models
+    from embedlab.registry import ModelRegistry
 
     rows = [{"name": DEFAULT_MODEL_NAME, "source": "bundled", "path": str(bundled_model_dir())}]
+    rows += [
+        {
+            "name": entry.name,
+            "source": f"registry ({entry.lineage.method} of {entry.lineage.base})",
+            "path": str(entry.path),
+        }
+        for entry in ModelRegistry().entries()
+    ]
     rows += [{"name": repo, "source": "hub cache", "path": path} for repo, path in cached_hub_models()]
     if as_json:
         console.print_json(json.dumps(rows))
@@ -205,16 +216,43 @@ def models_show(
     spec: Annotated[str | None, typer.Argument(help="Model directory or hub id; default: the bundled model.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load a model and show its fingerprint, dimension, max sequence length and modules."""
+    """Load a model and show its fingerprint, dimension, max sequence length, modules and lineage."""
     from embedlab.models import load_model
+    from embedlab.registry import read_lineage
 
     info = load_model(spec).info
+    lineage = read_lineage(info.path) if info.path else None
+    details = {**info.to_dict(), **({"lineage": lineage.to_dict()} if lineage else {})}
     if as_json:
-        console.print_json(json.dumps(info.to_dict()))
+        console.print_json(json.dumps(details))
         return
     table = Table(title=info.name, show_header=False)
     for key, value in info.to_dict().items():
         table.add_row(key, ", ".join(value) if isinstance(value, list | tuple) else str(value))
+    for key, value in (lineage.to_dict() if lineage else {}).items():
+        table.add_row(f"lineage.{key}", json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+@models_app.command("compare")
+def models_compare(
+    names: Annotated[list[str], typer.Argument(help="Registered model names.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compare registered models side by side: method, base, data and every recorded metric."""
+    from embedlab.registry import ModelRegistry
+
+    rows = ModelRegistry().compare(names)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="registered models")
+    table.add_column("field")
+    for row in rows:
+        table.add_column(str(row["name"]), justify="right")
+    for field in list(rows[0])[1:] if rows else []:
+        values = [row[field] for row in rows]
+        table.add_row(field, *(f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v) for v in values))
     console.print(table)
 
 
@@ -676,11 +714,12 @@ def serve(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
     limit: Annotated[int | None, typer.Option(help="Use at most this many docstrings (quicker).")] = None,
+    adapt: Annotated[bool, typer.Option(help="Fine-tune and evaluate base vs adapted (a few minutes).")] = True,
 ) -> None:
     """Run the end-to-end demo offline on the Python standard library's docstrings."""
     from embedlab.demo import run_demo
 
-    run_demo(out, limit=limit, console=console)
+    run_demo(out, limit=limit, adapt=adapt, console=console)
 
 
 def main() -> None:

@@ -32,3 +32,7 @@ class TruncationWarning(UserWarning):
 
 class IndexMismatchError(EmbedlabError):
     """Vectors, a query or a model from another vector space than the index was built with."""
+
+
+class LLMEndpointError(EmbedlabError):
+    """An LLM endpoint cannot be reached or refuses the request (wrong URL, server down, bad key or model)."""

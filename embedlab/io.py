@@ -100,6 +100,39 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return _jsonl_rows(path)
 
 
+def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write dict rows to .jsonl, .csv or .parquet (columns from the first row), atomically.
+
+    Example:
+        >>> write_records("pairs.jsonl", [{"anchor": "q", "positive": "d"}])  # doctest: +SKIP
+        PosixPath('pairs.jsonl')
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv", ".parquet"):
+        raise InputError(f"{path}: write records as .jsonl, .csv or .parquet, not {suffix!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(rows[0]) if rows else []
+
+    def write(tmp: Path) -> None:
+        if suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+            return
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            if suffix == ".csv":
+                writer = csv.DictWriter(out, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+    _atomic(path, write)
+    return path
+
+
 def write_embeddings(
     path: str | Path,
     ids: Sequence[str],

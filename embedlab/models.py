@@ -141,7 +141,8 @@ def load_model(
     """Load a model from the bundled default, a local directory or a hub id, and fingerprint it.
 
     Args:
-        spec: ``None`` for the bundled all-MiniLM-L6-v2, a directory, or a hub id.
+        spec: ``None`` for the bundled all-MiniLM-L6-v2, a directory, a registered model's name
+            (:mod:`embedlab.registry`), or a hub id.
         device: torch device ("cpu", "cuda", ...); ``None`` lets sentence-transformers choose.
         expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Always checked
             for the bundled model.
@@ -160,6 +161,8 @@ def load_model(
         expected_sha256 = expected_sha256 or DEFAULT_MODEL_SHA256
     elif Path(spec).expanduser().is_dir():
         path, source, name = Path(spec).expanduser().resolve(), "local", str(spec)
+    elif (registered := _registered(str(spec))) is not None:
+        path, source, name = registered, "registry", str(spec)
     elif not _HUB_ID.fullmatch(str(spec)):
         raise ModelNotFoundError(f"No model directory at {spec!r} (and it is not a hub id either).")
     else:
@@ -168,6 +171,15 @@ def load_model(
     weights_sha256 = verify_weights(path, expected_sha256) if expected_sha256 else None
     st = _load_sentence_transformer(path, device)
     return EmbeddingModel(st=st, info=describe(st, name=name, source=source, path=path, weights_sha256=weights_sha256))
+
+
+def _registered(name: str) -> Path | None:
+    from embedlab.registry import LINEAGE_FILE, registry_root
+
+    if "/" in name or name.startswith("."):
+        return None
+    path = registry_root() / name
+    return path if (path / LINEAGE_FILE).is_file() else None
 
 
 def describe(

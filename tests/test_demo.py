@@ -35,5 +35,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert evaluation["vector"]["low"] <= evaluation["vector"]["value"] <= evaluation["vector"]["high"]
     assert evaluation["vector"]["value"] > 0.4 and evaluation["bm25"]["value"] > 0.3
     assert "data:image/png;base64," in (tmp_path / "eval" / "report.html").read_text()
+    adaptation = report["adaptation"]
+    assert adaptation["strategy"] in ("finetune", "hard-negatives")
+    assert {"base", "adapted", "BM25"} == set(adaptation["ndcg@10"])
+    assert (tmp_path / "adapt" / "report.html").is_file() and (tmp_path / "adapted-model" / "embedlab.json").is_file()
     embeddings = read_embeddings(tmp_path / "embeddings.parquet")
     assert embeddings.vectors.shape == (report["corpus"]["documents"], 384)

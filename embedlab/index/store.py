@@ -13,6 +13,12 @@ stemming and stop words) and ``hybrid`` (reciprocal rank fusion, or weighted nor
 ``alpha``), each hit reporting its per-component scores. :meth:`Index.search_fn` plugs any mode into the
 evaluation suite.
 
+Vector search over a large index goes through an in-memory HNSW accelerator (:mod:`embedlab.index.ann`),
+kept in step with LanceDB through an int64 ``label`` on every row (never reused; reserved in
+``index.json`` before rows are written). ``ann="auto"`` turns it on from :data:`ANN_AUTO_ROWS` rows;
+``ann=True`` or ``False`` forces it. LanceDB stays the source of truth: the accelerator catches up with
+any write (of this process or another) before it answers, and is rebuilt if its saved copy is unusable.
+
 Example:
     >>> index = Index.create("my-index")  # bundled model
     >>> index.add([{"id": "1", "text": "The cat sleeps.", "lang": "en"}])  # doctest: +SKIP
@@ -24,12 +30,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: labels are reserved without a cross-process lock)
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -37,18 +51,22 @@ from embedlab import __version__
 from embedlab.encode import Encoder
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
+from embedlab.index.ann import EF_CONSTRUCTION, EF_SEARCH, Accelerator, Found, M, MissingLabelsError, SyncReport
 from embedlab.index.fusion import rrf, weighted
 from embedlab.index.rerank import load_reranker, rerank_hits
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
 Mode = Literal["vector", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
+Ann = bool | Literal["auto"]
 
 _FORMAT = 1
 _TABLE = "chunks"
 _FTS_STALE = 0.1  # rebuild the full-text index once this share of rows is not in it
+ANN_AUTO_ROWS = 10_000  # ann="auto": below this many rows LanceDB's exact scan takes ~10 ms or less
+_RACY_NS = 1_000_000_000  # a version folder stamped this close to a check could change again, same stamp
 METADATA_TYPES = ("string", "int", "float", "bool")
-_RESERVED = {"id", "row_id", "doc_id", "chunk", "start", "end", "text", "title", "fts_text", "vector"}
+_RESERVED = {"id", "row_id", "doc_id", "chunk", "start", "end", "text", "title", "fts_text", "vector", "label"}
 
 
 @dataclass
@@ -98,9 +116,15 @@ class SearchOptions:
 
 
 class Index:
-    """Documents and vectors of one model in LanceDB; open with :meth:`create` or :meth:`open`."""
+    """Documents and vectors of one model in LanceDB; open with :meth:`create` or :meth:`open`.
 
-    def __init__(self, path: Path, encoder: Encoder, settings: dict[str, Any]) -> None:
+    ``ann`` and ``ef_search`` are those of :meth:`create`; ``None`` takes the ones saved with the index.
+    """
+
+    def __init__(
+        self, path: Path, encoder: Encoder, settings: dict[str, Any], *, ann: Ann | None = None,
+        ef_search: int | None = None,
+    ) -> None:  # fmt: skip
         import lancedb
 
         if isinstance(settings["metadata_fields"], list):  # every field declared as a string
@@ -108,8 +132,33 @@ class Index:
         self.path = path
         self.encoder = encoder
         self.settings = settings
-        self._db = lancedb.connect(str(path / "lance"))
-        self._fts_ready = False
+        # read_consistency_interval=0: the one table handle sees other processes' commits at once
+        self._db = lancedb.connect(str(path / "lance"), read_consistency_interval=timedelta(0))
+        self._handle: Any = None
+        stored = {"mode": "auto", "m": M, "ef_construction": EF_CONSTRUCTION, "ef_search": EF_SEARCH,
+                  **settings.get("ann", {})}  # fmt: skip
+        self.ann: Ann = stored["mode"] if ann is None else ann
+        ef_search = int(stored["ef_search"] if ef_search is None else ef_search)
+        _check_ann(self.ann, ef_search)
+        if self.ann is True and settings.get("precision", "float32") != "float32":
+            raise InputError(f"The ANN accelerator needs float32 vectors; this index stores {settings['precision']}.")
+        self._accelerator = Accelerator(
+            path / "ann", settings["model"]["dimension"], ["doc_id", "chunk", "text", *settings["metadata_fields"]],
+            ef_search=ef_search, m=stored["m"], ef_construction=stored["ef_construction"],
+        )  # fmt: skip
+        self._ann_on = False  # decided (for "auto") when a search first needs it
+        self._versions = path / "lance" / f"{_TABLE}.lance" / "_versions"  # a file per commit (Lance's layout)
+        self._checked: tuple[int | None, int] = (None, 0)  # the folder's mtime at the last version check, and when
+
+    @property
+    def ef_search(self) -> int:
+        """Candidates the accelerator keeps while searching (settable: higher is slower, closer to exact)."""
+        return self._accelerator.ef_search
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        _check_ann(self.ann, value)
+        self._accelerator.ef_search = int(value)
 
     # -- opening ------------------------------------------------------------------------------------
 
@@ -123,12 +172,19 @@ class Index:
         chunk_tokens: int | None = None,
         overlap: int = 32,
         chunk: bool = True,
+        ann: Ann = "auto",
+        ef_search: int = EF_SEARCH,
     ) -> Index:
         """Make a new, empty index at ``path`` for ``model`` (default: the bundled model).
 
         Long documents are cut into chunks of ``chunk_tokens`` (default: the model's limit) sharing
         ``overlap`` tokens; ``chunk=False`` stores one vector per document (the model truncates, with a
         warning), as most published benchmarks do.
+
+        ``ann`` turns the in-memory HNSW accelerator of vector search on (``True``), off (``False``: exact
+        LanceDB search), or on from :data:`ANN_AUTO_ROWS` rows (``"auto"``). ``ef_search`` is how many
+        candidates it keeps (at least the number of chunks a search retrieves): higher is slower and
+        closer to exact. Both are saved with the index; :meth:`open` can override them.
 
         ``metadata_fields`` are names (stored as strings) or ``{name: type}`` with a type among
         :data:`METADATA_TYPES`; they can be filtered on in :meth:`search` and may be missing (null).
@@ -161,14 +217,27 @@ class Index:
             "chunk_tokens": chunk_tokens,
             "overlap": overlap,
             "metadata_fields": fields,
+            "ann": {"mode": ann, "m": M, "ef_construction": EF_CONSTRUCTION, "ef_search": ef_search},
+            "next_label": 0,
         }
+        _check_ann(ann, ef_search)
         folder.mkdir(parents=True, exist_ok=True)
         _write_json(folder / "index.json", settings)
         return cls(folder, encoder, settings)
 
     @classmethod
-    def open(cls, path: str | Path, model: EmbeddingModel | Encoder | str | Path | None = None) -> Index:
+    def open(
+        cls,
+        path: str | Path,
+        model: EmbeddingModel | Encoder | str | Path | None = None,
+        *,
+        ann: Ann | None = None,
+        ef_search: int | None = None,
+    ) -> Index:
         """Open an index; with no model, load the one it was built with (by its recorded source).
+
+        ``ann`` and ``ef_search`` override the ones saved with the index (see :meth:`create`). An index
+        made before rows had labels gets them now (one commit); if that fails, the accelerator is off.
 
         Raises:
             InputError: no index at ``path`` or an unreadable ``index.json``.
@@ -186,7 +255,11 @@ class Index:
             model = None if stored["source"] == "bundled" else stored["path"] or stored["name"]
         encoder = _encoder(model)
         _same_space(stored, encoder.info.to_dict(), what="the model given")
-        return cls(folder, encoder, settings)
+        index = cls(folder, encoder, settings, ann=ann, ef_search=ef_search)
+        table = index._table()
+        if table is not None and "label" not in table.schema.names:
+            index._add_labels()  # made by an embedlab before labels: the column first, then a label per row
+        return index
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -247,7 +320,13 @@ class Index:
     def info(self) -> dict[str, Any]:
         """The stored settings with document and chunk counts."""
         table = self._table()
-        return {**self.settings, "documents": len(self), "chunks": 0 if table is None else table.count_rows()}
+        ann = {"mode": self.ann, "ef_search": self.ef_search, **self._accelerator.status()}
+        return {
+            **self.settings,
+            "documents": len(self),
+            "chunks": 0 if table is None else table.count_rows(),
+            "ann": {**self.settings.get("ann", {}), **ann},
+        }
 
     def search(self, query: str, k: int = 10, **options: Any) -> list[Hit]:
         """The ``k`` best documents for ``query``; ``options`` are the fields of :class:`SearchOptions`.
@@ -259,27 +338,49 @@ class Index:
 
     def search_many(self, queries: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]:
         """:meth:`search` for several queries (their vectors are encoded in one batch)."""
-        try:
-            chosen = SearchOptions(**options)
-        except TypeError as exc:
-            raise InputError(
-                f"Unknown search option: {exc}. Options: {', '.join(SearchOptions.__annotations__)}."
-            ) from exc
-        mode, filter, min_score, rerank = chosen.mode, chosen.filter, chosen.min_score, chosen.rerank
+        chosen = _options(options)
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}.")
-        table = self._table()
-        if table is None:
+        if self._table() is None:
             return [[] for _ in queries]
+        vectors = self.encoder.encode(list(queries)) if chosen.mode != "bm25" else None
+        return self._search(list(queries), vectors, k, chosen)
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 10, **options: Any) -> list[list[Hit]]:
+        """Vector search with query vectors already encoded by the index's model, one row per query.
+
+        ``options`` are those of :class:`SearchOptions` except ``mode`` (always ``vector``) and ``rerank``
+        (a cross-encoder needs the query text). This is the path to time the search itself.
+
+        Raises:
+            IndexMismatchError: the vectors have another dimension than the index's.
+        """
+        chosen = _options({**options, "mode": "vector"})
+        if chosen.rerank is not None:
+            raise InputError("search_vectors cannot rerank (the cross-encoder needs the query text); use search.")
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}.")
+        matrix = np.atleast_2d(np.asarray(vectors, np.float32))
+        dimension = self.settings["model"]["dimension"]
+        if matrix.ndim != 2 or matrix.shape[1] != dimension:
+            raise IndexMismatchError(f"Expected query vectors of dimension {dimension}, got shape {matrix.shape}.")
+        if self._table() is None:
+            return [[] for _ in matrix]
+        return self._search([""] * len(matrix), matrix, k, chosen)
+
+    def _search(self, queries: list[str], vectors: np.ndarray | None, k: int, chosen: SearchOptions) -> list[list[Hit]]:
+        mode, filter, min_score, rerank = chosen.mode, chosen.filter, chosen.min_score, chosen.rerank
+        table = self._table()
         cross_encoder = load_reranker(rerank) if rerank is not None else None
         first_stage = max(k, chosen.rerank_top) if cross_encoder is not None else k
         depth = max(chosen.candidates, 4 * first_stage)
-        vectors = self.encoder.encode(list(queries)) if mode != "bm25" else None
         results = []
         for position, query in enumerate(queries):
-            components: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
+            components: dict[str, dict[str, tuple[float, Any]]] = {}
             if vectors is not None:
-                components["vector"] = self._vector_hits(table, vectors[position], depth, filter, first_stage)
+                components["vector"] = self._vector_hits(
+                    table, vectors[position], depth, filter, first_stage, only_needed=mode == "vector"
+                )
             if mode != "vector":
                 components["bm25"] = self._bm25_hits(table, query, depth, filter, first_stage)
             hits = self._fuse(
@@ -336,6 +437,23 @@ class Index:
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return order, sums / np.where(norms == 0, 1, norms)
 
+    def sync_ann(self) -> SyncReport:
+        """Build the ANN accelerator, or bring it up to date with the table, and save it if it has new rows.
+
+        Searches do this by themselves (without saving small changes); call it to pay the cost at a time
+        of your choosing, e.g. after a bulk load, or before a process that added rows exits.
+
+        Raises:
+            InputError: the accelerator is off for this index (``ann=False``), or the index is empty.
+        """
+        table = self._table()
+        if self.ann is False:
+            raise InputError(f"The ANN accelerator is off for {self.path} (ann=False).")
+        if table is None:
+            raise InputError(f"{self.path} is empty: add documents before building the ANN accelerator.")
+        self._ann_on = True
+        return self._sync(table, save=True)
+
     def search_fn(self, mode: Mode = "vector", **options: Any) -> SearchFn:
         """A search function for :func:`embedlab.evaluate.evaluate` (same metrics for every mode)."""
 
@@ -348,7 +466,10 @@ class Index:
     # -- internals ----------------------------------------------------------------------------------
 
     def _table(self) -> Any:
-        return self._db.open_table(_TABLE) if _TABLE in self._db.table_names() else None
+        """The table (one handle, always at its latest version), or ``None`` before the first add."""
+        if self._handle is None and _TABLE in self._db.table_names():
+            self._handle = self._db.open_table(_TABLE)
+        return self._handle
 
     def _validate(self, documents: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
         """Ids and texts of a batch; refuses missing or repeated ids and empty texts."""
@@ -423,6 +544,7 @@ class Index:
             pa.field("text", pa.string()),
             pa.field("fts_text", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), self.settings["model"]["dimension"])),
+            pa.field("label", pa.int64()),
         ]
         fields += [pa.field(name, kinds[kind]) for name, kind in self.settings["metadata_fields"].items()]
         return pa.schema(fields)
@@ -433,6 +555,9 @@ class Index:
         if not rows:
             return 0
         schema = self._schema()
+        first = self._reserve_labels(len(rows))  # before the commit: a crash only leaves unused labels
+        for offset, row in enumerate(rows):
+            row["label"] = first + offset
         columns = {name: [row[name] for row in rows] for name in schema.names if name != "vector"}
         vectors = np.stack([row["vector"] for row in rows]).astype(np.float32).reshape(-1)
         arrays = [
@@ -444,7 +569,7 @@ class Index:
         data = pa.Table.from_arrays(arrays, schema=schema)
         table = self._table()
         if table is None:
-            table = self._db.create_table(_TABLE, data=data, schema=schema)
+            table = self._handle = self._db.create_table(_TABLE, data=data, schema=schema)
         else:
             (
                 table.merge_insert("row_id")
@@ -455,6 +580,48 @@ class Index:
             )
         self._refresh_fts(table)
         return len(rows)
+
+    def _reserve_labels(self, count: int, *, above: int = -1) -> int:
+        """Reserve ``count`` new row labels (all greater than ``above``) in ``index.json``; return the first.
+
+        Labels are never reused, across processes too (a lock file serialises the read-modify-write),
+        so the accelerator can tell a new row from a replaced one by its label alone.
+        """
+        with _locked(self.path / ".labels.lock"):
+            stored = json.loads((self.path / "index.json").read_text(encoding="utf-8"))
+            first = max(int(stored.get("next_label", 0)), int(self.settings.get("next_label", 0)), above + 1)
+            stored["next_label"] = self.settings["next_label"] = first + count
+            _write_json(self.path / "index.json", stored)
+        return first
+
+    def _add_labels(self) -> None:
+        """Give labels to rows that have none (an index made before labels, or written by an older embedlab).
+
+        One commit, and only rows still without a label are changed; if it fails (a read-only index), the
+        accelerator is turned off with a warning.
+        """
+        import pyarrow as pa
+
+        table = self._table()
+        if table is None:
+            return
+        try:
+            if "label" not in table.schema.names:
+                table.add_columns(pa.field("label", pa.int64()))
+            missing = table.search().where("label IS NULL").select(["row_id"]).limit(None).to_arrow()
+            if missing.num_rows:
+                first = self._reserve_labels(missing.num_rows)
+                labels = pa.array(np.arange(first, first + missing.num_rows), pa.int64())
+                updates = pa.table({"row_id": missing.column("row_id"), "label": labels})
+                table.merge_insert("row_id").when_matched_update_all(where="target.label IS NULL").execute(updates)
+                self._refresh_fts(table)
+        except (OSError, RuntimeError, ValueError) as exc:
+            warnings.warn(
+                f"Could not give the rows of {self.path} labels ({exc}); vector search uses LanceDB's exact "
+                "scan, and writes will fail until the index is writable.",
+                stacklevel=3,
+            )
+            self.ann = False
 
     def _refresh_fts(self, table: Any) -> None:
         """(Re)build the full-text index when missing or when too many rows are not in it yet.
@@ -468,13 +635,102 @@ class Index:
             table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
                                    remove_stop_words=True)  # fmt: skip
 
+    def _use_ann(self, table: Any) -> bool:
+        """Whether vector search goes through the accelerator (``auto``: once the table is big enough)."""
+        if self.ann is False:
+            return False
+        if not self._ann_on:
+            self._ann_on = self.ann is True or table.count_rows() >= ANN_AUTO_ROWS
+        return self._ann_on
+
+    def _sync(self, table: Any, *, save: bool = False) -> SyncReport:
+        """Catch the accelerator up with the table's latest version, reading one pinned version."""
+        snapshot = self._db.open_table(_TABLE)
+        snapshot.checkout(snapshot.version)  # scan and takes read the same version
+        try:
+            report = self._accelerator.sync(snapshot, save=save)
+        except MissingLabelsError:
+            self._add_labels()  # rows written without labels by an older embedlab
+            snapshot = self._db.open_table(_TABLE)
+            snapshot.checkout(snapshot.version)
+            report = self._accelerator.sync(snapshot, save=save)
+        highest = self._accelerator.max_label
+        if highest >= self.settings.get("next_label", 0):  # stale in memory (another writer), or index.json
+            stored = json.loads((self.path / "index.json").read_text(encoding="utf-8"))  # was rolled back
+            self.settings["next_label"] = max(self.settings.get("next_label", 0), stored.get("next_label", 0))
+            if highest >= self.settings["next_label"]:
+                self._reserve_labels(0, above=highest)  # so that no label in use is handed out again
+        return report
+
+    def _catch_up(self, table: Any) -> None:
+        """Sync the accelerator if the table may have a newer version than the one it reflects.
+
+        Asking LanceDB for the version costs a hop to its event-loop thread (0.1 ms idle, over 1 ms on a
+        busy machine), more than a graph search, so it is skipped while the folder of Lance's version files
+        keeps the modification time it had at the last check, unless that time was within
+        :data:`_RACY_NS` of the check (a commit in the same clock tick could leave it unchanged; as git
+        does for its index). Any commit, by any process, adds a file there and so changes it.
+        """
+        now = time.time_ns()
+        try:
+            stamp: int | None = os.stat(self._versions).st_mtime_ns
+        except OSError:
+            stamp = None  # another layout: always ask LanceDB
+        seen, when = self._checked
+        if stamp is not None and stamp == seen and stamp < when - _RACY_NS and self._accelerator.version is not None:
+            return
+        if self._accelerator.version != table.version:
+            self._sync(table)
+        self._checked = (stamp, now)
+
     def _vector_hits(
-        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int = 0
-    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int = 0, *,
+        only_needed: bool = False,
+    ) -> dict[str, tuple[float, Any]]:  # fmt: skip
+        """The best chunk of each document among the ``depth`` nearest chunks, widened to ``need`` documents.
+
+        ``only_needed``: the caller keeps only the best ``need`` documents (vector mode), so the accelerator
+        retrieves no more chunks than its search keeps anyway (``ef_search``), widening if they cover fewer
+        than ``need`` documents, and stops collapsing once it has them: the same documents, less work.
+        """
+        if self._use_ann(table):
+            self._catch_up(table)
+            return self._ann_hits(table, vector, depth, filter, need, only_needed)
+
         def query(limit: int) -> Any:
             return table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)
 
         return self._widening(table, query, depth, filter, need, lambda row: 1.0 - float(row["_distance"]))
+
+    def _ann_hits(
+        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int, only_needed: bool
+    ) -> dict[str, tuple[float, Any]]:
+        """Like :meth:`_widening`, through the accelerator; the rows stay in its memory until a hit needs one.
+
+        A filter is evaluated by LanceDB (the labels of the matching rows, remembered until the table
+        changes) and the graph searched among those rows only, so filtered results are those of a
+        pre-filter, as on the exact path.
+        """
+        if only_needed:
+            depth = max(need, min(depth, self.ef_search))
+        allowed = None
+        if filter:
+            try:
+                allowed = self._accelerator.allowed(table, filter)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise InputError(f"The search failed, probably on the filter {filter!r}: {exc}") from exc
+        while True:
+            found = self._accelerator.search(vector, depth, allowed)
+            best: dict[str, tuple[float, Any]] = {}
+            for doc, score, position in zip(found.doc_ids.tolist(), found.scores.tolist(), found.positions.tolist(),
+                                            strict=True):  # fmt: skip
+                if doc not in best:  # scores come best first: the first chunk seen is the document's best
+                    best[doc] = (score, _Pending(found, position))
+                    if only_needed and len(best) == need:
+                        return best
+            if len(best) >= need or len(found.positions) < depth or depth >= self._accelerator.status()["rows"]:
+                return best
+            depth *= 4
 
     def _bm25_hits(
         self, table: Any, text: str, depth: int, filter: str | None, need: int = 0
@@ -515,7 +771,7 @@ class Index:
 
     def _fuse(
         self,
-        components: dict[str, dict[str, tuple[float, dict[str, Any]]]],
+        components: dict[str, dict[str, tuple[float, Any]]],
         mode: str,
         fusion: str,
         alpha: float,
@@ -531,11 +787,17 @@ class Index:
         else:
             fused = {doc: value for doc, (value, _) in components[mode].items()}
         ranked = sorted(fused, key=lambda doc: -fused[doc])
+        chosen = [doc for doc in ranked if min_score is None or fused[doc] >= min_score][:k]
+        rows = {doc: next(hits_[doc][1] for hits_ in components.values() if doc in hits_) for doc in chosen}
+        pending = [(doc, row) for doc, row in rows.items() if isinstance(row, _Pending)]
+        if pending:  # rows still in the accelerator's memory: read the chosen ones in one take
+            import pyarrow as pa
+
+            taken = pending[0][1].found.rows.take(pa.array([row.position for _, row in pending])).to_pylist()
+            rows.update((doc, row) for (doc, _), row in zip(pending, taken, strict=True))
         hits = []
-        for doc in ranked:
-            if min_score is not None and fused[doc] < min_score:
-                continue
-            row = next(hits_[doc][1] for hits_ in components.values() if doc in hits_)
+        for doc in chosen:
+            row = rows[doc]
             hits.append(
                 Hit(
                     doc_id=doc,
@@ -546,9 +808,29 @@ class Index:
                     components={name: hits_[doc][0] for name, hits_ in components.items() if doc in hits_},
                 )
             )
-            if len(hits) == k:
-                break
         return hits
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A row the accelerator found, read from its memory only if the row becomes a hit."""
+
+    found: Found
+    position: int
+
+
+def _options(options: Mapping[str, Any]) -> SearchOptions:
+    try:
+        return SearchOptions(**options)
+    except TypeError as exc:
+        raise InputError(f"Unknown search option: {exc}. Options: {', '.join(SearchOptions.__annotations__)}.") from exc
+
+
+def _check_ann(ann: Any, ef_search: int) -> None:
+    if ann not in (True, False, "auto") or not isinstance(ann, bool | str):
+        raise InputError(f"ann must be True, False or 'auto'; got {ann!r}.")
+    if ef_search < 1:
+        raise InputError(f"ef_search must be at least 1, got {ef_search}.")
 
 
 def _encoder(model: EmbeddingModel | Encoder | str | Path | None) -> Encoder:
@@ -595,6 +877,19 @@ def _document_id(document: Mapping[str, Any], position: int) -> str:
 def sql_list(values: Sequence[str]) -> str:
     """Values as a quoted SQL list for LanceDB filters (quotes doubled)."""
     return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` across processes (flock; released when the process dies)."""
+    with path.open("a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

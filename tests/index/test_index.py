@@ -115,10 +115,11 @@ def test_bad_documents(index: Index, tmp_path: Path, encoder: Encoder) -> None:
 
 def _endless_adder(path: str) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
-    index = Index.open(path)
+    index = Index.open(path, ann=True)  # searching after each add keeps the accelerator busy (and saving)
     batch = 0
     while True:
         index.add([{"id": f"d{batch}-{i}", "text": f"document {i} of batch {batch}"} for i in range(50)])
+        index.search(f"document 1 of batch {batch}", k=1)
         batch += 1
 
 
@@ -139,6 +140,15 @@ def test_killed_during_adds_loses_no_committed_document(tmp_path: Path, encoder:
     assert reopened.search("document 3 of batch 0", k=1)[0].doc_id == "d0-3"
     reopened.add([{"id": "after", "text": "still writable"}])
     assert len(reopened) == documents + 1
+    labels = reopened._table().to_arrow().column("label").to_pylist()
+    assert len(labels) == len(set(labels)) and max(labels) < reopened.settings["next_label"]
+    fast = Index.open(tmp_path / "i", encoder, ann=True, ef_search=4096)  # the accelerator agrees with LanceDB
+    exact = Index.open(tmp_path / "i", encoder, ann=False)
+    probes = ["document 3 of batch 0", "document 49 of batch 2", "still writable", "first"]
+    for fast_hits, exact_hits in zip(fast.search_many(probes, k=5), exact.search_many(probes, k=5), strict=True):
+        assert [h.doc_id for h in fast_hits] == [h.doc_id for h in exact_hits]
+        assert [h.score for h in fast_hits] == pytest.approx([h.score for h in exact_hits], abs=1e-5)
+    assert fast.info()["ann"]["rows"] == documents + 1
 
 
 def test_fusion_by_hand() -> None:

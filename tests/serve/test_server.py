@@ -128,7 +128,7 @@ def test_graceful_shutdown_answers_requests_in_flight(model) -> None:  # type: i
 
     from .conftest import free_port
 
-    app = create_app(ServeConfig(max_wait=0.2), encoder=Encoder(model))  # a slow batch window keeps them in flight
+    app = create_app(ServeConfig(max_wait=2.0), encoder=Encoder(model))  # a slow batch window keeps them in flight
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -145,7 +145,7 @@ def test_graceful_shutdown_answers_requests_in_flight(model) -> None:  # type: i
     callers = [threading.Thread(target=call, args=(i,)) for i in range(8)]
     for caller in callers:
         caller.start()
-    time.sleep(0.1)  # the requests are queued in the batch window now
+    time.sleep(1.0)  # the requests are queued in the 2 s batch window now (with room for a busy machine)
     server.should_exit = True  # what SIGTERM does
     for caller in callers:
         caller.join(30)

@@ -1,0 +1,203 @@
+"""One call for the whole loop: pick a strategy from the data there is, adapt, and prove it on held-out data.
+
+The choice follows the adaptation table of the guidance (shared seeds, "Adaptation Strategy by Data
+Availability"), counting the (query, relevant document) pairs of the benchmark's train split:
+
+========================  ==========================================================================
+train pairs               strategy
+========================  ==========================================================================
+none                      ``tsdae`` on the corpus (unlabelled text only)
+fewer than 50             ``synthetic``: inverse-cloze (or doc2query) pairs + the few real ones, MNRL
+50 to 500                 ``finetune``: MNRL with synthetic (BM25) negatives
+500 to 10,000             ``hard-negatives``: MNRL with embedding negatives behind the false-negative guard
+10,000 or more            ``curriculum``: random -> BM25 -> embedding negatives across epochs
+========================  ==========================================================================
+
+The base and the adapted model (and BM25) are then evaluated on the test split with the evaluation suite
+(intervals, paired test) and the report is written; the test metrics go into the model's lineage.
+
+Example:
+    >>> result = adapt_auto("scifact_beir", out="models/scifact-auto", report="reports/scifact")  # doctest: +SKIP
+    >>> result.strategy, result.comparison["p_value"] < 0.05  # doctest: +SKIP
+    ('hard-negatives', True)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedlab.adapt.data import TrainingSet
+from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
+from embedlab.encode import Encoder
+from embedlab.errors import InputError
+from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, load_beir
+from embedlab.evaluate.suite import EvaluationReport, run_evaluation
+from embedlab.io import read_texts
+from embedlab.models import EmbeddingModel, load_model
+from embedlab.registry import write_lineage
+
+FEW_PAIRS, SOME_PAIRS, MANY_PAIRS = 50, 500, 10_000
+
+
+@dataclass
+class AutoResult:
+    """The chosen strategy and why, the adapted model, and the base-vs-adapted evaluation."""
+
+    strategy: str
+    reason: str
+    adapted: AdaptResult
+    report: EvaluationReport
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def comparison(self) -> dict[str, Any]:
+        """Adapted vs base on NDCG@10: difference, interval, p-value."""
+        for item in self.report.comparisons:
+            if item.metric == "ndcg@10" and item.system != "BM25":
+                return item.to_dict()
+        return {}
+
+
+def choose_strategy(n_pairs: int) -> tuple[str, str]:
+    """The strategy for a train split of ``n_pairs`` pairs, and the sentence that explains it.
+
+    Example:
+        >>> choose_strategy(919)[0]
+        'hard-negatives'
+    """
+    if n_pairs == 0:
+        return "tsdae", "no labelled pairs: denoising auto-encoder (TSDAE) on the unlabelled corpus"
+    if n_pairs < FEW_PAIRS:
+        return "synthetic", f"{n_pairs} pairs (< {FEW_PAIRS}): synthetic pairs from the corpus plus the real ones"
+    if n_pairs <= SOME_PAIRS:
+        return "finetune", f"{n_pairs} pairs ({FEW_PAIRS}-{SOME_PAIRS}): few-shot MNRL with BM25 negatives"
+    if n_pairs < MANY_PAIRS:
+        return "hard-negatives", f"{n_pairs} pairs: MNRL with mined embedding negatives (false-negative guard)"
+    return "curriculum", f"{n_pairs} pairs (>= {MANY_PAIRS}): MNRL with an easy-to-hard negative curriculum"
+
+
+def adapt_auto(
+    benchmark: str | Path,
+    *,
+    out: str | Path,
+    report: str | Path | None = None,
+    base: EmbeddingModel | str | Path | None = None,
+    corpus: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    llm_base_url: str | None = None,
+    llm_model: str | None = None,
+    show_progress: bool = True,
+) -> AutoResult:
+    """Adapt ``base`` to a BEIR-layout benchmark folder, evaluate base vs adapted on its test split.
+
+    Args:
+        benchmark: a folder with ``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv`` and optionally
+            ``qrels/train.tsv`` (and ``qrels/dev.tsv``; otherwise 10% of the train queries are held out).
+        out: where the adapted model is saved (with its lineage).
+        report: folder for ``results.json`` and ``report.html`` (default: ``<out>-report``).
+        corpus: extra unlabelled text (one per line, or .jsonl/.csv/.parquet with ``text``) for TSDAE
+            and synthetic pairs; the benchmark corpus is always used.
+        epochs: override the strategy's default number of epochs.
+        base: the model to adapt (default: the bundled one); it is never modified.
+        seed: for splits, sampling and training.
+        llm_base_url: an OpenAI-compatible endpoint for doc2query in the ``synthetic`` strategy.
+        llm_model: the model name at ``llm_base_url``.
+        show_progress: progress bars.
+
+    Raises:
+        InputError: not a benchmark folder (no test split), or an output that exists.
+    """
+    root = Path(benchmark)
+    test = load_beir(root, split="test")
+    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    train, dev = _train_dev(root, test, seed)
+    strategy, reason = choose_strategy(train.n_pairs if train else 0)
+    out = Path(out)
+    texts = list(test.corpus.values()) + (read_texts(corpus).texts if corpus else [])
+    adapted: AdaptResult
+    if strategy == "tsdae":
+        from embedlab.adapt.tsdae import tsdae
+
+        adapted = tsdae(base_model, texts, out=out, seed=seed, show_progress=show_progress, epochs=epochs or 1)
+    else:
+        assert train is not None
+        if strategy == "synthetic":
+            train = _with_synthetic(train, base_model, llm_base_url, llm_model, seed, show_progress)
+        config = _config(strategy, epochs, seed)
+        adapted = finetune(base_model, train, out=out, config=config, dev=dev, method=f"auto:{strategy}",
+                           show_progress=show_progress)  # fmt: skip
+    evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=test, bm25=True, cache=True)
+    files = evaluation.save(report or out.with_name(f"{out.name}-report"))
+    adapted_scores = evaluation.systems[1].retrieval
+    if adapted_scores is not None:
+        adapted.lineage.metrics["test"] = {"benchmark": test.name, **adapted_scores.mean}
+        adapted.lineage.metrics["test_base"] = (
+            evaluation.systems[0].retrieval.mean if evaluation.systems[0].retrieval else {}
+        )
+        write_lineage(adapted.path, adapted.lineage)
+    return AutoResult(strategy=strategy, reason=reason, adapted=adapted, report=evaluation, files=files)
+
+
+def _train_dev(root: Path, test: RetrievalBenchmark, seed: int) -> tuple[TrainingSet | None, TrainingSet | None]:
+    if not (root / "qrels" / "train.tsv").is_file():
+        return None, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BenchmarkWarning)
+        train = TrainingSet.from_benchmark(load_beir(root, split="train"))
+        has_dev = (root / "qrels" / "dev.tsv").is_file()
+        dev = TrainingSet.from_benchmark(load_beir(root, split="dev")) if has_dev else None
+    splits = {"train": set(train.queries), "test": set(test.queries), "dev": set(dev.queries) if dev else set()}
+    for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
+        leaked = sorted(splits[first] & splits[second])
+        if leaked:
+            raise InputError(f"{root}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}.")
+    if dev is not None:
+        return train, dev
+    if train.n_pairs < FEW_PAIRS:
+        return train, None  # too few to hold any out
+    return train.split(0.1, seed=seed)
+
+
+def _config(strategy: str, epochs: int | None, seed: int) -> FinetuneConfig:
+    if strategy == "curriculum":
+        return FinetuneConfig(negatives="curriculum", epochs=epochs or 3, seed=seed, batch_size=64)
+    if strategy == "hard-negatives":
+        return FinetuneConfig(negatives="embedding", epochs=epochs or 1, seed=seed)
+    if strategy == "finetune":
+        return FinetuneConfig(negatives="bm25", epochs=epochs or 2, seed=seed, batch_size=16)
+    return FinetuneConfig(negatives=None, epochs=epochs or 1, seed=seed, batch_size=16)  # in-batch: see _with_synthetic
+
+
+def _with_synthetic(
+    train: TrainingSet,
+    base: EmbeddingModel,
+    llm_base_url: str | None,
+    llm_model: str | None,
+    seed: int,
+    show_progress: bool,
+) -> TrainingSet:
+    from embedlab.adapt.synthetic import synthesize
+
+    # Inverse-cloze positives may drop the query's sentence, so the original document would be a false
+    # negative for its own query: the synthetic strategy trains with in-batch negatives only.
+    pairs, _ = synthesize(
+        train.corpus,
+        encoder=Encoder(base, cache=True, show_progress=show_progress),
+        llm_base_url=llm_base_url,
+        llm_model=llm_model,
+        seed=seed,
+        show_progress=show_progress,
+    )
+    queries, positives = dict(train.queries), {q: list(d) for q, d in train.positives.items()}
+    corpus = dict(train.corpus)
+    for number, pair in enumerate(pairs):
+        query_id, text = f"synthetic-{number}", pair.positive_text(train.corpus)
+        doc_id = pair.doc_id if text == train.corpus[pair.doc_id] else f"{pair.doc_id}#synthetic-{number}"
+        corpus[doc_id] = text
+        queries[query_id] = pair.query
+        positives[query_id] = [doc_id]
+    return TrainingSet(queries, corpus, positives, train.negatives, name=f"{train.name}+synthetic")

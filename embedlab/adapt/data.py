@@ -1,0 +1,161 @@
+"""Training data for adaptation: queries, the documents relevant to each, and the corpus negatives come from.
+
+A :class:`TrainingSet` is what every supervised strategy trains on. It comes from a BEIR benchmark's
+train split (:meth:`TrainingSet.from_benchmark`) or from a pairs file with ``anchor`` and ``positive``
+columns and, optionally, ``negative`` (:func:`read_training_pairs`). Documents are keyed by id, so mined
+negatives, false-negative guards and dev evaluation all speak about the same documents.
+
+Example:
+    >>> train = TrainingSet.from_benchmark(load_beir("scifact_beir", split="train"))  # doctest: +SKIP
+    >>> train.n_pairs  # doctest: +SKIP
+    919
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedlab.errors import InputError
+from embedlab.evaluate.data import RetrievalBenchmark
+from embedlab.io import read_records
+
+
+@dataclass
+class TrainingSet:
+    """``positives[query_id]`` lists the ids of ``corpus`` documents relevant to ``queries[query_id]``.
+
+    ``negatives`` holds explicit negatives given with the data (mined ones are kept apart); ``scored``
+    holds graded ``(query_id, doc_id, score in [0, 1])`` pairs, such as Augmented SBERT's silver labels.
+    """
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    positives: dict[str, list[str]]
+    negatives: dict[str, list[str]] = field(default_factory=dict)
+    scored: list[tuple[str, str, float]] = field(default_factory=list)
+    name: str = "training data"
+
+    def __post_init__(self) -> None:
+        missing = sorted({doc for docs in self.positives.values() for doc in docs} - set(self.corpus))
+        if missing:
+            raise InputError(f"{self.name}: positives name {len(missing)} documents not in the corpus: {missing[:5]}")
+        unknown = sorted(set(self.positives) - set(self.queries))
+        if unknown:
+            raise InputError(f"{self.name}: positives for {len(unknown)} unknown queries: {unknown[:5]}")
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of (query, relevant document) pairs."""
+        return sum(len(docs) for docs in self.positives.values())
+
+    def pairs(self) -> Iterator[tuple[str, str]]:
+        """``(query_id, doc_id)`` for every relevant pair, in a stable order."""
+        for query_id, docs in self.positives.items():
+            for doc_id in docs:
+                yield query_id, doc_id
+
+    @classmethod
+    def from_benchmark(cls, benchmark: RetrievalBenchmark) -> TrainingSet:
+        """Every judged-relevant (grade > 0) pair of a benchmark split; its whole corpus supplies negatives."""
+        positives = {
+            qid: [doc for doc, grade in judged.items() if grade > 0 and doc in benchmark.corpus]
+            for qid, judged in benchmark.qrels.items()
+            if qid in benchmark.queries
+        }
+        positives = {qid: docs for qid, docs in positives.items() if docs}
+        return cls(
+            queries={qid: benchmark.queries[qid] for qid in positives},
+            corpus=benchmark.corpus,
+            positives=positives,
+            name=benchmark.name,
+        )
+
+    def to_benchmark(self) -> RetrievalBenchmark:
+        """The same pairs as a benchmark (grade 1), for the evaluation suite."""
+        return RetrievalBenchmark(
+            corpus=self.corpus,
+            queries=dict(self.queries),
+            qrels={qid: dict.fromkeys(docs, 1) for qid, docs in self.positives.items()},
+            name=self.name,
+        )
+
+    def split(self, dev_fraction: float = 0.1, *, seed: int = 0, max_dev: int = 500) -> tuple[TrainingSet, TrainingSet]:
+        """Hold out a fraction of the queries (at most ``max_dev``) as a dev set; the corpus is shared."""
+        query_ids = sorted(self.positives)
+        random.Random(seed).shuffle(query_ids)
+        n_dev = min(max_dev, max(1, round(len(query_ids) * dev_fraction))) if len(query_ids) > 1 else 0
+        dev_ids, train_ids = set(query_ids[:n_dev]), query_ids[n_dev:]
+        return self._subset(train_ids, "train"), self._subset(sorted(dev_ids), "dev")
+
+    def _subset(self, query_ids: list[str], part: str) -> TrainingSet:
+        return TrainingSet(
+            queries={qid: self.queries[qid] for qid in query_ids},
+            corpus=self.corpus,
+            positives={qid: self.positives[qid] for qid in query_ids},
+            negatives={qid: self.negatives[qid] for qid in query_ids if qid in self.negatives},
+            scored=[row for row in self.scored if row[0] in self.queries and row[0] in set(query_ids)],
+            name=f"{self.name}/{part}",
+        )
+
+
+def read_training_pairs(
+    path: str | Path,
+    *,
+    anchor_field: str = "anchor",
+    positive_field: str = "positive",
+    negative_field: str = "negative",
+    corpus: dict[str, str] | None = None,
+) -> TrainingSet:
+    """Read (anchor, positive[, negative]) rows from .jsonl/.csv/.tsv/.parquet into a :class:`TrainingSet`.
+
+    ``query``/``document`` and ``text1``/``text2`` are accepted as column names too. Repeated anchors
+    become one query with several positives; identical texts become one document. ``corpus`` adds more
+    documents to draw negatives from.
+
+    Raises:
+        InputError: no rows, a missing column, or an empty anchor or positive (the row number is named).
+    """
+    rows = read_records(path)
+    if not rows:
+        raise InputError(f"{path}: no training pairs.")
+    columns = set(rows[0])
+    anchor_field = _column(columns, anchor_field, ("query", "text1", "sentence1"), path)
+    positive_field = _column(columns, positive_field, ("document", "text2", "sentence2"), path)
+    queries: dict[str, str] = {}
+    documents: dict[str, str] = {}
+    by_text: dict[str, str] = {}
+    positives: dict[str, list[str]] = {}
+    negatives: dict[str, list[str]] = {}
+
+    def doc_id(text: str) -> str:
+        if text not in by_text:
+            by_text[text] = f"d{len(by_text)}"
+            documents[by_text[text]] = text
+        return by_text[text]
+
+    query_ids: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        anchor, positive = str(row.get(anchor_field) or "").strip(), str(row.get(positive_field) or "").strip()
+        if not anchor or not positive:
+            raise InputError(f"{path}: row {number} has an empty {anchor_field!r} or {positive_field!r}.")
+        qid = query_ids.setdefault(anchor, f"q{len(query_ids)}")
+        queries[qid] = anchor
+        doc = doc_id(positive)
+        if doc not in positives.setdefault(qid, []):
+            positives[qid].append(doc)
+        negative = str(row.get(negative_field) or "").strip()
+        if negative:
+            negatives.setdefault(qid, []).append(doc_id(negative))
+    for text in (corpus or {}).values():
+        doc_id(text.strip())
+    return TrainingSet(queries, documents, positives, negatives, name=Path(path).name)
+
+
+def _column(columns: set[str], wanted: str, aliases: tuple[str, ...], path: str | Path) -> str:
+    for name in (wanted, *aliases):
+        if name in columns:
+            return name
+    raise InputError(f"{path}: no {wanted!r} column (nor {', '.join(aliases)}); columns are {sorted(columns)}.")

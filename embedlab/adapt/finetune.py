@@ -1,0 +1,464 @@
+"""Supervised contrastive fine-tuning with the sentence-transformers trainer, mined negatives and a curriculum.
+
+:func:`finetune` copies the base model (the caller's model and the base folder are never touched), builds
+the training rows for the chosen loss, trains with :class:`~sentence_transformers.SentenceTransformerTrainer`
+(warmup, learning rate, epochs, batch size, seed), evaluates on a dev split during training, keeps the
+best checkpoint, and saves the result with its lineage (:mod:`embedlab.registry`).
+
+Losses: ``mnrl`` (MultipleNegativesRankingLoss, in-batch negatives plus any mined ones, the default),
+``cached_mnrl`` (the same with gradient caching: a large effective batch in small memory), ``triplet``,
+``contrastive`` (positive vs negative pairs), ``cosine`` and ``cosent`` (scored pairs). ``matryoshka_dims``
+wraps any of them in MatryoshkaLoss so truncated embeddings stay useful.
+
+With ``negatives="curriculum"`` each epoch is a stage with its own negatives, easy to hard
+(:func:`~embedlab.adapt.negatives.curriculum`); embedding negatives are mined with the model as trained
+so far. Work in progress (checkpoints, each stage's rows and model) lives in ``work_dir``; a killed run
+started again with the same arguments resumes from the last checkpoint.
+
+Example:
+    >>> result = finetune(load_model(), train, out="models/scifact", dev=dev)  # doctest: +SKIP
+    >>> result.lineage.metrics["dev"]["ndcg@10"]  # doctest: +SKIP
+    0.71
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from embedlab.adapt.data import TrainingSet
+from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_negatives
+from embedlab.encode import Encoder
+from embedlab.errors import InputError
+from embedlab.models import EmbeddingModel, describe, load_model
+from embedlab.registry import Lineage, data_hash, save_model
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+
+Loss = Literal["mnrl", "cached_mnrl", "triplet", "contrastive", "cosine", "cosent"]
+LOSSES: tuple[Loss, ...] = ("mnrl", "cached_mnrl", "triplet", "contrastive", "cosine", "cosent")
+_NEEDS_NEGATIVES = ("triplet", "contrastive", "cosine", "cosent")
+_DONE = "done.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of :func:`finetune` (all recorded in the lineage).
+
+    ``negatives``: ``None`` (in-batch only; losses that need explicit negatives then use random ones),
+    a strategy (``random``, ``bm25``, ``embedding``) or ``curriculum``. ``checkpoint_steps``: save (and,
+    with a dev set, evaluate) every so many steps; default: every epoch, at most every 200 steps.
+    """
+
+    loss: Loss = "mnrl"
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 3e-5
+    warmup_ratio: float = 0.1
+    seed: int = 0
+    negatives: Strategy | Literal["curriculum"] | None = None
+    n_negatives: int = 1
+    margin: float | None = 0.95
+    skip_top: int = 0
+    matryoshka_dims: tuple[int, ...] | None = None
+    mini_batch_size: int = 16
+    checkpoint_steps: int | None = None
+    dev_corpus_size: int = 2000
+    max_steps: int = -1
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise InputError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        if self.negatives is not None and self.negatives not in (*STRATEGIES, "curriculum"):
+            raise InputError(f"Unknown negatives {self.negatives!r}; choose {', '.join(STRATEGIES)} or curriculum.")
+        for name in ("epochs", "batch_size", "n_negatives", "mini_batch_size", "dev_corpus_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 < self.lr < 1:
+            raise InputError(f"lr must be in (0, 1), got {self.lr}.")
+        if self.loss in ("mnrl", "cached_mnrl") and self.batch_size < 2:
+            raise InputError("In-batch negatives need batch_size >= 2.")
+
+
+@dataclass
+class AdaptResult:
+    """The saved model (folder and in memory), its lineage, the trainer's log, the dev scores per stage."""
+
+    path: Path
+    lineage: Lineage
+    model: SentenceTransformer | None = field(default=None, repr=False)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    dev: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+
+    @property
+    def losses(self) -> list[float]:
+        """The training loss at each logged step."""
+        return [float(entry["loss"]) for entry in self.history if "loss" in entry]
+
+
+def finetune(
+    base: EmbeddingModel | str | Path | None,
+    train: TrainingSet,
+    *,
+    out: str | Path,
+    config: FinetuneConfig | None = None,
+    dev: TrainingSet | None = None,
+    work_dir: str | Path | None = None,
+    method: str = "finetune",
+    show_progress: bool = True,
+) -> AdaptResult:
+    """Fine-tune ``base`` on ``train``, keep the best dev checkpoint, save it to ``out`` with its lineage.
+
+    Args:
+        base: the model to start from (never modified).
+        train: queries with relevant documents; its corpus supplies negatives.
+        out: the folder to write (must not exist yet).
+        config: hyper-parameters (:class:`FinetuneConfig`).
+        dev: held-out queries scored during training (NDCG@10 over ``dev_corpus_size`` documents: the
+            dev positives plus a seeded sample); without it the last checkpoint is kept.
+        work_dir: checkpoints and stage data (default: ``.<out name>.work`` beside ``out``); removed
+            after success, reused to resume after a kill.
+        method: the method name recorded in the lineage.
+        show_progress: progress bars.
+
+    Raises:
+        InputError: empty training data, an output that exists, bad settings.
+    """
+    config = config or FinetuneConfig()
+    if train.n_pairs == 0:
+        raise InputError(f"{train.name}: no training pairs.")
+    out = Path(out).expanduser().resolve()
+    if out.exists():
+        raise InputError(f"{out} already exists; choose another output folder.")
+    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    if config.matryoshka_dims and max(config.matryoshka_dims) > base_model.info.dimension:
+        raise InputError(f"matryoshka_dims {config.matryoshka_dims} exceed the dimension {base_model.info.dimension}.")
+    hashed = _data_hash(train)
+    work = Path(work_dir) if work_dir else out.with_name(f".{out.name}.work")
+    _prepare_work(work, {"config": asdict(config), "data_hash": hashed, "base": base_model.info.fingerprint})
+    st = copy.deepcopy(base_model.st)
+    started = time.perf_counter()
+    evaluator = _dev_evaluator(dev, config) if dev is not None and dev.n_pairs else None
+    dev_scores: list[dict[str, Any]] = []
+    if evaluator is not None:
+        dev_scores.append({"stage": "base", **_score(evaluator, st)})
+
+    stages: list[Strategy | None]
+    if config.negatives == "curriculum":
+        stages = list(curriculum(config.epochs))
+    elif config.negatives is None and config.loss in _NEEDS_NEGATIVES:
+        stages = ["random"]
+    else:
+        stages = [config.negatives]
+    epochs_per_stage = 1 if config.negatives == "curriculum" else config.epochs
+    history: list[dict[str, Any]] = []
+    resumed = False
+    best: tuple[float, dict[str, Any]] | None = None
+    best_state: dict[str, Any] | None = None
+    for number, strategy in enumerate(stages):
+        stage_dir = work / f"stage-{number}"
+        done = stage_dir / _DONE
+        if done.is_file():
+            record = json.loads(done.read_text(encoding="utf-8"))
+            st = _load_stage(stage_dir / "model", st)
+            resumed = True
+        else:
+            rows = _stage_rows(stage_dir, train, st, strategy, config, show_progress, number)
+            stage_resumed, stage_history = _train(st, rows, stage_dir, evaluator, config, epochs_per_stage, number)
+            resumed = resumed or stage_resumed
+            history += stage_history
+            record = {"stage": number, "negatives": strategy}
+            if evaluator is not None:
+                record.update(_score(evaluator, st))
+            st.save(str(stage_dir / "model"))
+            _write_json(done, record)
+        dev_scores.append(record)
+        if "ndcg@10" in record and (best is None or record["ndcg@10"] > best[0]):
+            best = (record["ndcg@10"], record)
+            best_state = copy.deepcopy(st.state_dict())
+    if best_state is not None:
+        st.load_state_dict(best_state)
+    if best is not None and evaluator is not None and best[0] < dev_scores[0].get("ndcg@10", 0.0):
+        log.warning("No stage beat the base model on the dev set (%.4f < %.4f).", best[0], dev_scores[0]["ndcg@10"])
+
+    lineage = Lineage(
+        method=method,
+        base=base_model.info.name if base_model.info.source != "local" else base_model.info.path,
+        base_fingerprint=base_model.info.fingerprint,
+        data_hash=hashed,
+        data={"name": train.name, "queries": len(train.queries), "pairs": train.n_pairs, "corpus": len(train.corpus)},
+        params={**asdict(config), "stages": [s or "in-batch" for s in stages]},
+        metrics={"dev": best[1] if best else {}, "dev_base": dev_scores[0] if evaluator is not None else {}},
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    path = save_model(st, out, lineage)
+    _clear_work(work)
+    return AdaptResult(path=path, lineage=lineage, model=st, history=history, dev=dev_scores, resumed=resumed)
+
+
+def _data_hash(train: TrainingSet) -> str:
+    """Hash of everything trained on: the pairs, the given negatives and the scored pairs."""
+    rows: list[tuple[str, ...]] = [(train.queries[q], train.corpus[d]) for q, d in train.pairs()]
+    rows += [(train.queries[q], "negative", train.corpus[d]) for q, docs in train.negatives.items() for d in docs]
+    rows += [(train.queries[q], train.corpus[d], str(score)) for q, d, score in train.scored]
+    return data_hash(rows)
+
+
+def _prepare_work(work: Path, manifest: dict[str, Any]) -> None:
+    """Reuse ``work`` only for the same settings, data and base model; otherwise start it afresh."""
+    file = work / "manifest.json"
+    if file.is_file():
+        try:
+            same = json.loads(file.read_text(encoding="utf-8")) == json.loads(json.dumps(manifest))
+        except ValueError:
+            same = False
+        if same:
+            return
+        log.warning("%s holds work for other settings, data or base model: starting afresh.", work)
+    _clear_work(work)
+    work.mkdir(parents=True, exist_ok=True)
+    _write_json(file, manifest)
+
+
+def _clear_work(work: Path) -> None:
+    """Remove what :func:`finetune` put in ``work`` (never anything else there), then ``work`` if empty."""
+    for stage in work.glob("stage-*"):
+        shutil.rmtree(stage, ignore_errors=True)
+    (work / "manifest.json").unlink(missing_ok=True)
+    if work.is_dir() and not any(work.iterdir()):
+        work.rmdir()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+
+
+def build_loss(st: SentenceTransformer, config: FinetuneConfig) -> Any:
+    """The sentence-transformers loss object for ``config.loss`` (wrapped in MatryoshkaLoss if asked)."""
+    from sentence_transformers.sentence_transformer import losses
+
+    loss: Any
+    if config.loss == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(st)
+    elif config.loss == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(st, mini_batch_size=config.mini_batch_size)
+    elif config.loss == "triplet":
+        loss = losses.TripletLoss(st)
+    elif config.loss == "contrastive":
+        loss = losses.ContrastiveLoss(st)
+    elif config.loss == "cosine":
+        loss = losses.CosineSimilarityLoss(st)
+    else:
+        loss = losses.CoSENTLoss(st)
+    if config.matryoshka_dims:
+        loss = losses.MatryoshkaLoss(st, loss, matryoshka_dims=list(config.matryoshka_dims))
+    return loss
+
+
+def training_rows(
+    train: TrainingSet, negatives: dict[str, list[str]] | None, config: FinetuneConfig
+) -> dict[str, list[Any]]:
+    """The columns the loss expects, one row per (query, positive) pair.
+
+    ``mnrl``/``cached_mnrl``: anchor, positive, negative_1..n (when there are negatives); ``triplet``:
+    anchor, positive, negative; ``contrastive``/``cosine``/``cosent``: sentence1, sentence2, score with
+    1 for positives and 0 for negatives, then the set's graded ``scored`` pairs.
+    """
+    given = train.negatives
+    rows: dict[str, list[Any]] = {}
+    for query_id, doc_id in train.pairs():
+        query, positive = train.queries[query_id], train.corpus[doc_id]
+        positives = set(train.positives[query_id])
+        negs = [d for d in (*given.get(query_id, []), *(negatives or {}).get(query_id, [])) if d not in positives]
+        negs = list(dict.fromkeys(negs))[: config.n_negatives]
+        if config.loss in ("contrastive", "cosine", "cosent"):
+            for text, score in ((positive, 1.0), *((train.corpus[n], 0.0) for n in negs)):
+                rows.setdefault("sentence1", []).append(query)
+                rows.setdefault("sentence2", []).append(text)
+                rows.setdefault("score", []).append(score)
+            continue
+        rows.setdefault("anchor", []).append(query)
+        rows.setdefault("positive", []).append(positive)
+        wanted = 1 if config.loss == "triplet" else (config.n_negatives if negatives or given else 0)
+        for i in range(wanted):
+            if len(negs) <= i:
+                raise InputError(f"Query {query_id} has {len(negs)} negatives; the loss needs {wanted}.")
+            rows.setdefault(f"negative_{i + 1}" if config.loss != "triplet" else "negative", []).append(
+                train.corpus[negs[i]]
+            )
+    if train.scored and config.loss in ("contrastive", "cosine", "cosent"):
+        for query_id, doc_id, score in train.scored:
+            rows.setdefault("sentence1", []).append(train.queries[query_id])
+            rows.setdefault("sentence2", []).append(train.corpus[doc_id])
+            rows.setdefault("score", []).append(float(score))
+    return rows
+
+
+def _stage_rows(
+    stage_dir: Path,
+    train: TrainingSet,
+    st: SentenceTransformer,
+    strategy: Strategy | None,
+    config: FinetuneConfig,
+    show_progress: bool,
+    stage: int,
+) -> Dataset:
+    """Build the stage's training rows, mined once and kept on disk so a resumed stage trains on the same data."""
+    from datasets import Dataset
+
+    saved = stage_dir / "rows.parquet"
+    if saved.is_file():
+        return Dataset.from_parquet(str(saved))
+    negatives = None
+    wanted = 1 if config.loss == "triplet" else config.n_negatives
+    if strategy is None and train.negatives and any(len(train.negatives.get(q, [])) < wanted for q in train.positives):
+        strategy = "random"  # some queries came with fewer negatives than the rest: top them up at random
+    if strategy is not None:
+        encoder = None
+        if strategy == "embedding":
+            encoder = Encoder(EmbeddingModel(st=st, info=describe(st)), cache=True, show_progress=show_progress)
+        negatives = mine_negatives(
+            train,
+            strategy,
+            n=config.n_negatives,
+            encoder=encoder,
+            margin=config.margin,
+            skip_top=config.skip_top,
+            seed=config.seed,
+        ).negatives
+    # Shuffle here with the seed: the trainer's no-duplicates sampler always orders batches with seed 0.
+    dataset = Dataset.from_dict(training_rows(train, negatives, config)).shuffle(seed=config.seed + stage)
+    dataset = dataset.flatten_indices()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(".rows.parquet.tmp")
+    dataset.to_parquet(str(tmp))
+    tmp.replace(saved)
+    return dataset
+
+
+def _train(
+    st: SentenceTransformer,
+    rows: Dataset,
+    stage_dir: Path,
+    evaluator: Any,
+    config: FinetuneConfig,
+    epochs: int,
+    stage: int,
+) -> tuple[bool, list[dict[str, Any]]]:
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    every = config.checkpoint_steps or min(steps_per_epoch, 200)
+    checkpoints = stage_dir / "checkpoints"
+    in_batch = config.loss in ("mnrl", "cached_mnrl")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.lr,
+        warmup_ratio=config.warmup_ratio if stage == 0 else 0.0,
+        seed=config.seed + stage,
+        data_seed=config.seed + stage,
+        save_strategy="steps",
+        save_steps=every,
+        save_total_limit=2,
+        eval_strategy="steps" if evaluator is not None else "no",
+        eval_steps=every if evaluator is not None else None,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator is not None else None,
+        greater_is_better=True,
+        logging_steps=max(1, min(10, every, config.max_steps if config.max_steps > 0 else every)),
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_pin_memory=False,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=st, args=args, train_dataset=rows, loss=build_loss(st, config), evaluator=evaluator
+    )
+    if evaluator is not None:
+        trainer.add_callback(_evaluate_at_end())
+    last = _last_complete_checkpoint(checkpoints)
+    if last is not None:
+        log.info("Resuming stage %d from %s", stage, last)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    return last is not None, list(trainer.state.log_history)
+
+
+def _last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest checkpoint whose files were all written; newer, half-written ones (a kill) are removed."""
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True)
+    for path in found:
+        if (path / "trainer_state.json").is_file() and (path / "model.safetensors").is_file():
+            return path
+        shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def _evaluate_at_end() -> Any:
+    """A callback that evaluates (and saves) at the last step too, so the best checkpoint sees the end."""
+    from transformers import TrainerCallback
+
+    class EvaluateAtEnd(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = True
+                control.should_save = True
+            return control
+
+    return EvaluateAtEnd()
+
+
+def _load_stage(path: Path, st: SentenceTransformer) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device=str(st.device))
+
+
+def _dev_evaluator(dev: TrainingSet, config: FinetuneConfig) -> Any:
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    relevant = {doc for docs in dev.positives.values() for doc in docs}
+    others = [doc for doc in dev.corpus if doc not in relevant]
+    rng = np.random.default_rng(config.seed)
+    sample = rng.choice(
+        len(others), size=min(len(others), max(0, config.dev_corpus_size - len(relevant))), replace=False
+    )
+    corpus_ids = sorted(relevant) + [others[i] for i in sorted(sample)]
+    return InformationRetrievalEvaluator(
+        queries=dev.queries,
+        corpus={doc: dev.corpus[doc] for doc in corpus_ids},
+        relevant_docs={qid: set(docs) for qid, docs in dev.positives.items()},
+        name="dev",
+        ndcg_at_k=[10],
+        mrr_at_k=[10],
+        accuracy_at_k=[1, 10],
+        precision_recall_at_k=[10, 100],
+        map_at_k=[100],
+        write_csv=False,
+        batch_size=64,
+    )
+
+
+def _score(evaluator: Any, st: SentenceTransformer) -> dict[str, float]:
+    """The dev metrics without the evaluator's name and score-function prefixes (``ndcg@10``, ...)."""
+    results = evaluator(st)
+    prefix = f"{evaluator.name}_{st.similarity_fn_name}_"
+    return {key[len(prefix) :]: round(float(value), 5) for key, value in results.items() if key.startswith(prefix)}

@@ -1,0 +1,209 @@
+"""Model registry: every adapted model saved atomically with its lineage, listed and compared by name.
+
+A registered model is a plain sentence-transformers folder (it loads with ``SentenceTransformer(path)``)
+plus ``embedlab.json``: the method that made it, the base model and its fingerprint, a hash of the
+training data, the hyper-parameters, dev and test metrics, when and how long. Saves go to a temporary
+sibling folder that is renamed into place only when complete, so a killed run never leaves a half-written
+model under a registered name, and a base model's folder is never written to.
+
+The registry lives in ``$EMBEDLAB_HOME/models`` (default ``~/.local/share/embedlab/models``);
+``load_model("name")`` finds registered models by name.
+
+Example:
+    >>> registry = ModelRegistry()  # doctest: +SKIP
+    >>> registry.save(adapted_st, "scifact-mnrl", lineage)  # doctest: +SKIP
+    >>> [entry.name for entry in registry.entries()]  # doctest: +SKIP
+    ['scifact-mnrl']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embedlab.errors import InputError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+LINEAGE_FILE = "embedlab.json"
+_NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,99}")
+
+
+@dataclass
+class Lineage:
+    """Where an adapted model came from and how well it did."""
+
+    method: str
+    base: str
+    base_fingerprint: str
+    data_hash: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    seconds: float = 0.0
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class RegisteredModel:
+    """A model folder in the registry and its lineage."""
+
+    name: str
+    path: Path
+    lineage: Lineage
+
+
+def registry_root() -> Path:
+    """``$EMBEDLAB_HOME/models``, default ``~/.local/share/embedlab/models``."""
+    home = os.environ.get("EMBEDLAB_HOME")
+    return (Path(home).expanduser() if home else Path.home() / ".local" / "share" / "embedlab") / "models"
+
+
+def data_hash(rows: Iterable[Iterable[object]]) -> str:
+    """A stable sha256 (first 16 hex digits) of training rows, so lineage names the exact data used."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps([str(cell) for cell in row], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+def save_model(st: SentenceTransformer, out: str | Path, lineage: Lineage, *, overwrite: bool = False) -> Path:
+    """Save ``st`` and its lineage to ``out`` atomically; never over a base model or, unasked, another model.
+
+    Raises:
+        InputError: ``out`` is the base model's own folder, or exists and ``overwrite`` is false.
+    """
+    from embedlab.models import fingerprint
+
+    out = Path(out).expanduser().resolve()
+    if lineage.base and Path(lineage.base).expanduser().exists() and Path(lineage.base).resolve() == out:
+        raise InputError(f"Refusing to save over the base model at {out}; choose another output folder.")
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another name or pass overwrite.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        st.save(str(tmp))
+        lineage.fingerprint = lineage.fingerprint or fingerprint(st)
+        lineage.created = lineage.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_lineage(tmp, lineage)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def write_lineage(path: str | Path, lineage: Lineage) -> None:
+    """(Re)write the lineage of a saved model, atomically (to add test metrics after evaluation, say)."""
+    file = Path(path) / LINEAGE_FILE
+    tmp = file.with_name(f".{LINEAGE_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(lineage.to_dict(), indent=1), encoding="utf-8")
+    os.replace(tmp, file)
+
+
+def read_lineage(path: str | Path) -> Lineage | None:
+    """The lineage saved with a model folder, or ``None`` for a model embedlab did not make."""
+    file = Path(path) / LINEAGE_FILE
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        return Lineage(**{key: value for key, value in data.items() if key in Lineage.__dataclass_fields__})
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{file} is not a readable lineage file: {error}") from error
+
+
+class ModelRegistry:
+    """Named adapted models under one folder (default :func:`registry_root`)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root else registry_root()
+
+    def path(self, name: str) -> Path:
+        """The folder a model of this name has (or would have)."""
+        from embedlab.models import DEFAULT_ALIASES
+
+        if not _NAME.fullmatch(name):
+            raise InputError(f"Model name {name!r}: use letters, digits, '.', '_' or '-' (at most 100).")
+        if name in DEFAULT_ALIASES:
+            raise InputError(f"{name!r} names the bundled model; choose another name.")
+        return self.root / name
+
+    def save(self, st: SentenceTransformer, name: str, lineage: Lineage, *, overwrite: bool = False) -> Path:
+        """Register ``st`` under ``name`` (atomic; see :func:`save_model`)."""
+        return save_model(st, self.path(name), lineage, overwrite=overwrite)
+
+    def get(self, name: str) -> RegisteredModel:
+        """The registered model ``name``.
+
+        Raises:
+            ModelNotFoundError: no model of that name, listing the names there are.
+        """
+        path = self.path(name)
+        lineage = read_lineage(path) if path.is_dir() else None
+        if lineage is None:
+            known = ", ".join(entry.name for entry in self.entries()) or "none"
+            raise ModelNotFoundError(f"No registered model {name!r} in {self.root} (registered: {known}).")
+        return RegisteredModel(name=name, path=path, lineage=lineage)
+
+    def entries(self) -> list[RegisteredModel]:
+        """Every registered model, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.iterdir():
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            lineage = read_lineage(path)
+            if lineage is not None:
+                found.append(RegisteredModel(name=path.name, path=path, lineage=lineage))
+        return sorted(found, key=lambda entry: (entry.lineage.created, entry.name))
+
+    def compare(self, names: Iterable[str]) -> list[dict[str, Any]]:
+        """One row per model: method, base, data, and every metric any of them recorded (``None`` if absent)."""
+        entries = [self.get(name) for name in names]
+        metric_names = sorted({metric for entry in entries for metric in _flat(entry.lineage.metrics)})
+        rows = []
+        for entry in entries:
+            metrics = _flat(entry.lineage.metrics)
+            rows.append(
+                {
+                    "name": entry.name,
+                    "method": entry.lineage.method,
+                    "base": entry.lineage.base,
+                    "data_hash": entry.lineage.data_hash,
+                    "created": entry.lineage.created,
+                    **{metric: metrics.get(metric) for metric in metric_names},
+                }
+            )
+        return rows
+
+
+def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -1,0 +1,100 @@
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from embedlab import Encoder
+from embedlab.adapt.augsbert import CrossEncoderConfig, augmented_sbert, label_silver, train_cross_encoder
+from embedlab.adapt.auto import adapt_auto, choose_strategy
+from embedlab.adapt.finetune import FinetuneConfig
+from embedlab.index.rerank import load_reranker
+from embedlab.registry import read_lineage
+
+from .conftest import DISTRACTORS, DOCS, QUERIES
+
+TEST_QUERIES = {
+    "cat": "sleepy kitten by the window",
+    "market": "equities slump after rate hike",
+    "python": "garbage collected scripting language",
+    "recipe": "egg and flour batter baking time",
+    "weather": "Paris storm warning",
+    "football": "late winner seals the title",
+    "vaccine": "immune system learns to spot pathogens",
+    "flood": "village under water after river overflow",
+}
+
+
+@pytest.mark.parametrize(
+    ("pairs", "strategy"),
+    [
+        (0, "tsdae"),
+        (49, "synthetic"),
+        (50, "finetune"),
+        (500, "finetune"),
+        (501, "hard-negatives"),
+        (9_999, "hard-negatives"),
+        (10_000, "curriculum"),
+    ],
+)
+def test_strategy_follows_the_data_table(pairs, strategy):
+    assert choose_strategy(pairs)[0] == strategy
+
+
+@pytest.mark.slow
+def test_augmented_sbert_trains_a_reusable_cross_encoder_and_the_bi_encoder(tiny_train, model, tmp_path):
+    config = FinetuneConfig(loss="cosent", batch_size=8, max_steps=2)
+    result = augmented_sbert(
+        model,
+        tiny_train,
+        out=tmp_path / "bi",
+        config=config,
+        cross_encoder_config=CrossEncoderConfig(batch_size=8, negatives_per_positive=1),
+        silver_per_query=2,
+        show_progress=False,
+    )
+    lineage = read_lineage(result.path)
+    assert lineage is not None and lineage.method == "augsbert"
+    assert lineage.data["gold"] == 8 and lineage.data["silver"] == result.lineage.data["silver"] > 0
+    reranker = load_reranker(tmp_path / "bi-cross-encoder")
+    silver = label_silver(tiny_train, reranker, encoder=Encoder(model, show_progress=False), per_query=2)
+    scores = np.array([score for _, _, score in silver])
+    assert ((scores >= 0) & (scores <= 1)).all()
+    per_query = Counter(query for query, _, _ in silver)
+    assert set(per_query) == set(tiny_train.queries) and 2 <= min(per_query.values()) <= max(per_query.values()) <= 4
+    assert not any(doc in tiny_train.positives[query] for query, doc, _ in silver)
+
+
+def test_cross_encoder_refuses_an_existing_output(tiny_train, tmp_path):
+    (tmp_path / "ce").mkdir()
+    with pytest.raises(Exception, match="already exists"):
+        train_cross_encoder(tiny_train, out=tmp_path / "ce")
+
+
+def _write_benchmark(root):
+    (root / "qrels").mkdir(parents=True)
+    corpus = {**DOCS, **DISTRACTORS}
+    (root / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in corpus.items())
+    )
+    queries = [{"_id": f"train-{k}", "text": q} for k, q in QUERIES.items()]
+    queries += [{"_id": f"test-{k}", "text": q} for k, q in TEST_QUERIES.items()]
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    for split, prefix in (("train", "train"), ("test", "test")):
+        rows = ["query-id\tcorpus-id\tscore", *(f"{prefix}-{k}\t{k}\t1" for k in QUERIES)]
+        (root / "qrels" / f"{split}.tsv").write_text("\n".join(rows))
+
+
+@pytest.mark.slow
+def test_auto_picks_a_strategy_adapts_and_reports_base_vs_adapted(model, tmp_path):
+    _write_benchmark(tmp_path / "bench")
+    result = adapt_auto(tmp_path / "bench", out=tmp_path / "model", base=model, epochs=1, show_progress=False)
+    assert result.strategy == "synthetic"
+    assert result.files["report"].is_file() and result.files["results"].is_file()
+    names = [system.name for system in result.report.systems]
+    assert len(names) == 3 and names[-1] == "BM25"
+    assert set(result.comparison) >= {"difference", "p_value", "verdict"}
+    lineage = read_lineage(result.adapted.path)
+    assert lineage is not None and lineage.method == "auto:synthetic"
+    assert lineage.metrics["test"]["ndcg@10"] == pytest.approx(result.report.systems[1].retrieval.mean["ndcg@10"])
+    assert "ndcg@10" in lineage.metrics["test_base"]
