@@ -34,6 +34,7 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/adapt.py esco
 	$(OFFLINE) $(BIN)/python bench/tsdae.py
 	$(OFFLINE) $(BIN)/python bench/search.py
+	$(OFFLINE) $(BIN)/python bench/rerank.py
 
 # Re-pin every dependency after a change to pyproject.toml.
 lock: setup

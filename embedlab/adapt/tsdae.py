@@ -27,13 +27,11 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import logging
 import random
 import re
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -42,6 +40,7 @@ import numpy as np
 
 from embedlab.adapt.finetune import AdaptResult
 from embedlab.adapt.text import split_sentences
+from embedlab.encode.text import quiet_loggers
 from embedlab.errors import InputError, ModelNotFoundError
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.registry import Lineage, data_hash, save_model
@@ -274,7 +273,6 @@ def _train(
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
     from transformers import PrinterCallback
-    from transformers import logging as transformers_logging
 
     encoder = cast("PreTrainedModel", st[0].auto_model)
     # The installed loss builds the decoder from the encoder's config._name_or_path when tied (it ignores
@@ -283,7 +281,7 @@ def _train(
     weights = {name: tensor.detach().clone() for name, tensor in encoder.state_dict().items()}
     torch.manual_seed(seed)  # the decoder's new cross-attention and head weights
     try:
-        with _quiet_transformers(transformers_logging):
+        with quiet_loggers("transformers", "sentence_transformers"):
             loss = DenoisingAutoEncoderLoss(st, decoder_name_or_path=None, tie_encoder_decoder=True)
     except (ValueError, OSError, AssertionError) as error:
         raise ModelNotFoundError(
@@ -319,7 +317,8 @@ def _train(
         dataset = Dataset.from_dict({"damaged": damaged, "original": original})
         trainer = SentenceTransformerTrainer(model=st, args=args, train_dataset=dataset, loss=loss)
         trainer.remove_callback(PrinterCallback)
-        with _quiet_transformers(transformers_logging):  # the decoder's padding notice: pads are not scored
+        # the decoder's padding notice: pads are not scored
+        with quiet_loggers("transformers", "sentence_transformers"):
             trainer.train()
         history = list(trainer.state.log_history)
         steps = int(trainer.state.global_step)
@@ -365,18 +364,3 @@ def _count_tied(encoder: nn.Module, decoder: nn.Module) -> int:
     """How many of the encoder's parameters are the very same tensors as the decoder's."""
     decoder_ids = {id(parameter) for parameter in decoder.parameters()}
     return sum(id(parameter) in decoder_ids for parameter in encoder.parameters())
-
-
-@contextmanager
-def _quiet_transformers(transformers_logging: Any) -> Iterator[None]:
-    """Hide transformers' expected notices (newly initialised decoder weights, padding), errors excepted."""
-    level = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    st_logger = logging.getLogger("sentence_transformers")
-    st_level = st_logger.level
-    st_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(level)
-        st_logger.setLevel(st_level)

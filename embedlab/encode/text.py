@@ -6,7 +6,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 from embedlab.errors import InputError
@@ -96,15 +96,27 @@ def prepare_texts(
 
 
 @contextmanager
-def quiet_tokenizer() -> Iterator[None]:
-    """Silence transformers' 'sequence length is longer than the maximum' log while we count tokens."""
-    logger = logging.getLogger("transformers.tokenization_utils_base")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the named loggers to ERROR inside the block (expected library notices), then restore them.
+
+    Example:
+        >>> with quiet_loggers("transformers", "sentence_transformers"):
+        ...     pass
+    """
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def quiet_tokenizer() -> AbstractContextManager[None]:
+    """Silence transformers' 'sequence length is longer than the maximum' log while we count tokens."""
+    return quiet_loggers("transformers.tokenization_utils_base")
 
 
 def token_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:

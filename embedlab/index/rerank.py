@@ -40,13 +40,22 @@ def load_reranker(spec: Any) -> Any:
     return _LOADED[key]
 
 
-def rerank_hits(cross_encoder: Any, query: str, hits: list[Hit], k: int, min_score: float | None) -> list[Hit]:
-    """Re-score ``hits`` with ``cross_encoder`` on (query, hit text); keep the best ``k``."""
-    if not hits:
-        return hits
-    scores = cross_encoder.predict([(query, hit.text) for hit in hits], show_progress_bar=False)
-    for hit, score in zip(hits, scores, strict=True):
+def rerank_hits(
+    cross_encoder: Any, query: str, hits: list[Hit], k: int, min_score: float | None, top: int
+) -> list[Hit]:
+    """Re-score the first ``top`` of ``hits`` with ``cross_encoder`` on (query, hit text); keep the best ``k``.
+
+    Hits past ``top`` follow the reranked ones in their first-stage order, with their first-stage score
+    (they have no ``components["rerank"]``); with ``min_score`` (a reranker score) they are dropped.
+    """
+    head, tail = hits[:top], hits[top:]
+    if not head:
+        return head
+    scores = cross_encoder.predict([(query, hit.text) for hit in head], show_progress_bar=False)
+    for hit, score in zip(head, scores, strict=True):
         hit.components["rerank"] = float(score)
         hit.score = float(score)
-    ranked = sorted(hits, key=lambda hit: -hit.score)
-    return [hit for hit in ranked if min_score is None or hit.score >= min_score][:k]
+    ranked = sorted(head, key=lambda hit: -hit.score)
+    if min_score is not None:
+        return [hit for hit in ranked if hit.score >= min_score][:k]
+    return [*ranked, *tail][:k]

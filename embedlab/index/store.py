@@ -94,7 +94,8 @@ class SearchOptions:
         candidates: chunks each component retrieves before documents are collapsed and fused.
         rerank: a sentence-transformers ``CrossEncoder`` (or its path) that re-scores the first
             ``rerank_top`` documents; its score becomes the hit's score (``components["rerank"]``).
-        rerank_top: how many documents the cross-encoder sees.
+        rerank_top: how many documents the cross-encoder sees; when ``k`` is larger, the hits after them
+            keep their first-stage order and score.
     """
 
     mode: Mode = "vector"
@@ -387,7 +388,7 @@ class Index:
                 components, mode, chosen.fusion, chosen.alpha, first_stage, None if cross_encoder else min_score
             )
             if cross_encoder is not None:
-                hits = rerank_hits(cross_encoder, query, hits, k, min_score)
+                hits = rerank_hits(cross_encoder, query, hits, k, min_score, chosen.rerank_top)
             results.append(hits)
         return results
 

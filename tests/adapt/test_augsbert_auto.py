@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from embedlab import Encoder
-from embedlab.adapt.augsbert import CrossEncoderConfig, augmented_sbert, label_silver, train_cross_encoder
+from embedlab.adapt.augsbert import (
+    CrossEncoderConfig,
+    _gold_negatives,
+    augmented_sbert,
+    label_silver,
+    train_cross_encoder,
+)
 from embedlab.adapt.auto import adapt_auto, choose_strategy
 from embedlab.adapt.finetune import FinetuneConfig
 from embedlab.index.rerank import load_reranker
@@ -63,6 +69,14 @@ def test_augmented_sbert_trains_a_reusable_cross_encoder_and_the_bi_encoder(tiny
     per_query = Counter(query for query, _, _ in silver)
     assert set(per_query) == set(tiny_train.queries) and 2 <= min(per_query.values()) <= max(per_query.values()) <= 4
     assert not any(doc in tiny_train.positives[query] for query, doc, _ in silver)
+
+
+def test_cross_encoder_gold_negatives_mix_hard_and_random(tiny_train):
+    hard_only = _gold_negatives(tiny_train, CrossEncoderConfig(negatives_per_positive=2, easy_negatives=0), None)
+    mixed = _gold_negatives(tiny_train, CrossEncoderConfig(negatives_per_positive=2, easy_negatives=1), None)
+    for query, positives in tiny_train.positives.items():
+        assert len(mixed[query]) == len(set(mixed[query])) == 3 and mixed[query][:2] == hard_only[query]
+        assert not set(mixed[query]) & set(positives)
 
 
 def test_cross_encoder_refuses_an_existing_output(tiny_train, tmp_path):

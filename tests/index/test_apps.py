@@ -75,6 +75,12 @@ def test_cross_encoder_reranks_the_candidates(tmp_path: Path, encoder: Encoder) 
     assert [hit.doc_id for hit in reranked] == order
     assert all("rerank" in hit.components and "vector" in hit.components for hit in reranked)
     assert reranked[0].score == pytest.approx(float(expected.max()), abs=1e-5)
+    # k beyond rerank_top: the first 4 are reordered by the cross-encoder, the rest keep the vector order
+    deep = index.search("topic 1", k=10, rerank=str(tmp_path / "ce"), rerank_top=4)
+    head = [plain[i].doc_id for i in np.argsort(-expected[:4], kind="stable")]
+    assert [hit.doc_id for hit in deep] == head + [hit.doc_id for hit in plain[4:10]]
+    assert ["rerank" in hit.components for hit in deep] == [True] * 4 + [False] * 6
+    assert index.search("topic 1", k=10, rerank=str(tmp_path / "ce"), rerank_top=4, min_score=-1e9)[4:] == []
 
 
 def test_lancedb_embedding_function_round_trip(tmp_path: Path, model: EmbeddingModel) -> None:
