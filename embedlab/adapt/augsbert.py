@@ -41,10 +41,12 @@ class CrossEncoderConfig:
     ``easy_negatives`` random ones; the loss weighs positives by the number of negatives (``pos_weight``),
     so predicting the base rate is not a minimum. The defaults suit CPUs and a few hundred gold pairs: on
     SciFact's train split, 1 epoch with 2 hard negatives only at lr 2e-5 learned nothing (every pair scored
-    ~0.34); random negatives give the fresh head a signal to start from.
+    ~0.34); random negatives give the fresh head a signal to start from. Reranking BM25's top 20 for
+    held-out SciFact train queries (BM25 alone: NDCG@10 0.69): 2 hard + 1 random negatives, 1 epoch, 0.35;
+    these defaults, 0.65.
     """
 
-    epochs: int = 2
+    epochs: int = 4
     batch_size: int = 16
     lr: float = 5e-5
     warmup_ratio: float = 0.1
