@@ -28,7 +28,8 @@ from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
 from embedlab.errors import EmbedlabError, TruncationWarning
-from embedlab.index.store import Mode
+from embedlab.index.rerank import RerankFusion
+from embedlab.index.store import Fusion, Mode
 
 if TYPE_CHECKING:
     from embedlab.bias import BiasAudit
@@ -648,13 +649,25 @@ def index_search(
     k: Annotated[int, typer.Option("-k", help="How many documents.")] = 10,
     mode: Annotated[Mode, typer.Option(help="vector, bm25 or hybrid.")] = "vector",
     filter: Annotated[str | None, typer.Option(help="SQL condition on metadata, e.g. \"lang = 'en'\".")] = None,
-    min_score: Annotated[float | None, typer.Option(help="Drop hits below this score.")] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Drop hits below this score (the reranker's, if any).")
+    ] = None,
+    fusion: Annotated[Fusion, typer.Option(help="Hybrid fusion: rrf or weighted.")] = "rrf",
+    alpha: Annotated[float, typer.Option(help="The vector side's weight in weighted fusion.")] = 0.5,
+    rerank: Annotated[str | None, typer.Option(help="A CrossEncoder folder (or cached hub id) to rerank.")] = None,
+    rerank_top: Annotated[int, typer.Option(help="How many first-stage documents the reranker sees.")] = 50,
+    rerank_fusion: Annotated[
+        RerankFusion, typer.Option(help="rrf: fuse the reranker's ranking with the first stage's; replace: its alone.")
+    ] = "rrf",
     as_json: JsonOption = False,
 ) -> None:
-    """Search an index."""
+    """Search an index, optionally reranking the first results with a cross-encoder."""
     from embedlab.index import Index
 
-    hits = Index.open(path).search(query, k, mode=mode, filter=filter, min_score=min_score)
+    hits = Index.open(path).search(
+        query, k, mode=mode, filter=filter, min_score=min_score, fusion=fusion, alpha=alpha,
+        rerank=rerank, rerank_top=rerank_top, rerank_fusion=rerank_fusion,
+    )  # fmt: skip
     if as_json:
         console.print_json(json.dumps([hit.__dict__ for hit in hits], default=str))
         return

@@ -53,7 +53,7 @@ from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index.ann import EF_CONSTRUCTION, EF_SEARCH, Accelerator, Found, M, MissingLabelsError, SyncReport
 from embedlab.index.fusion import rrf, weighted
-from embedlab.index.rerank import load_reranker, rerank_hits
+from embedlab.index.rerank import RerankFusion, load_reranker, rerank_hits
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
 Mode = Literal["vector", "bm25", "hybrid"]
@@ -88,14 +88,16 @@ class SearchOptions:
     Attributes:
         mode: ``vector``, ``bm25`` or ``hybrid``.
         filter: an SQL condition on metadata columns, applied before ranking (``"lang = 'en'"``).
-        min_score: drop hits scoring below this (in the mode's own score, or the reranker's).
+        min_score: drop hits scoring below this (the mode's own score; with ``rerank``, the cross-encoder's).
         fusion: ``rrf`` (reciprocal rank) or ``weighted`` (normalised scores) for hybrid.
         alpha: the vector side's weight in ``weighted`` fusion.
         candidates: chunks each component retrieves before documents are collapsed and fused.
         rerank: a sentence-transformers ``CrossEncoder`` (or its path) that re-scores the first
-            ``rerank_top`` documents; its score becomes the hit's score (``components["rerank"]``).
+            ``rerank_top`` documents (its score in ``components["rerank"]``).
         rerank_top: how many documents the cross-encoder sees; when ``k`` is larger, the hits after them
             keep their first-stage order and score.
+        rerank_fusion: ``rrf`` fuses the cross-encoder's ranking with the first stage's (the hit's score
+            is the fused one); ``replace`` ranks by the cross-encoder's score alone.
     """
 
     mode: Mode = "vector"
@@ -106,12 +108,17 @@ class SearchOptions:
     candidates: int = 100
     rerank: Any = None
     rerank_top: int = 50
+    rerank_fusion: RerankFusion = "rrf"
 
     def __post_init__(self) -> None:
         if self.mode not in ("vector", "bm25", "hybrid"):
             raise InputError(f"mode must be vector, bm25 or hybrid; got {self.mode!r}.")
         if self.fusion not in ("rrf", "weighted"):
             raise InputError(f"fusion must be rrf or weighted; got {self.fusion!r}.")
+        if self.rerank_fusion not in ("rrf", "replace"):
+            raise InputError(f"rerank_fusion must be rrf or replace; got {self.rerank_fusion!r}.")
+        if self.rerank_top < 1:
+            raise InputError(f"rerank_top must be at least 1, got {self.rerank_top}.")
         if not 0 <= self.alpha <= 1:
             raise InputError(f"alpha must be between 0 and 1, got {self.alpha}.")
 
@@ -388,7 +395,7 @@ class Index:
                 components, mode, chosen.fusion, chosen.alpha, first_stage, None if cross_encoder else min_score
             )
             if cross_encoder is not None:
-                hits = rerank_hits(cross_encoder, query, hits, k, min_score, chosen.rerank_top)
+                hits = rerank_hits(cross_encoder, query, hits, k, min_score, chosen.rerank_top, chosen.rerank_fusion)
             results.append(hits)
         return results
 

@@ -107,6 +107,8 @@ class SearchRequest(BaseModel):
     filter: str | None = None
     mode: Literal["vector", "bm25", "hybrid"] = "vector"
     rerank: bool = False
+    rerank_top: int = Field(default=50, ge=1, le=1000)
+    rerank_fusion: Literal["rrf", "replace"] = "rrf"
 
 
 class RerankRequest(BaseModel):
@@ -262,7 +264,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
             raise ApiError(422, "This server has no reranker (start it with --reranker).", param="rerank")
         hits = await asyncio.to_thread(
             index.search, body.query, body.k, mode=body.mode, filter=body.filter,
-            rerank=rerankers.get("served") if body.rerank else None,
+            rerank=rerankers.get("served") if body.rerank else None, rerank_top=body.rerank_top,
+            rerank_fusion=body.rerank_fusion,
         )  # fmt: skip
         return {"object": "list", "data": [hit.__dict__ for hit in hits]}
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lancedb
@@ -9,8 +10,10 @@ import torch
 from lancedb.embeddings import get_registry
 from lancedb.pydantic import LanceModel, Vector
 from sentence_transformers import CrossEncoder
+from typer.testing import CliRunner
 
 from embedlab import EmbeddingModel, Encoder, InputError
+from embedlab.cli import app
 from embedlab.errors import IndexMismatchError
 from embedlab.index import FaqAnswerer, Index
 from embedlab.models import bundled_model_dir
@@ -69,18 +72,41 @@ def test_cross_encoder_reranks_the_candidates(tmp_path: Path, encoder: Encoder) 
     index = Index.create(tmp_path / "i", encoder)
     index.add([{"id": str(i), "text": f"Document number {i} about topic {i % 3}."} for i in range(12)])
     plain = index.search("topic 1", k=12)
-    reranked = index.search("topic 1", k=5, rerank=str(tmp_path / "ce"), rerank_top=12)
+    ce = str(tmp_path / "ce")
+    reranked = index.search("topic 1", k=5, rerank=ce, rerank_top=12, rerank_fusion="replace")
     expected = cross.predict([("topic 1", hit.text) for hit in plain])
     order = [plain[i].doc_id for i in np.argsort(-expected, kind="stable")[:5]]
     assert [hit.doc_id for hit in reranked] == order
     assert all("rerank" in hit.components and "vector" in hit.components for hit in reranked)
     assert reranked[0].score == pytest.approx(float(expected.max()), abs=1e-5)
+    # the default fuses ranks: 1 / (60 + vector rank) + 1 / (60 + cross-encoder rank), ties in vector order
+    ce_rank = np.empty(12, int)
+    ce_rank[np.argsort(-expected, kind="stable")] = np.arange(1, 13)
+    fused = [1 / (60 + i + 1) + 1 / (60 + ce_rank[i]) for i in range(12)]
+    fused_order = sorted(range(12), key=lambda i: -fused[i])
+    default = index.search("topic 1", k=12, rerank=ce, rerank_top=12)
+    assert [hit.doc_id for hit in default] == [plain[i].doc_id for i in fused_order]
+    assert [hit.score for hit in default] == pytest.approx([fused[i] for i in fused_order])
+    assert [hit.components["rerank"] for hit in default] == pytest.approx([expected[i] for i in fused_order], abs=1e-5)
     # k beyond rerank_top: the first 4 are reordered by the cross-encoder, the rest keep the vector order
-    deep = index.search("topic 1", k=10, rerank=str(tmp_path / "ce"), rerank_top=4)
+    deep = index.search("topic 1", k=10, rerank=ce, rerank_top=4, rerank_fusion="replace")
     head = [plain[i].doc_id for i in np.argsort(-expected[:4], kind="stable")]
     assert [hit.doc_id for hit in deep] == head + [hit.doc_id for hit in plain[4:10]]
     assert ["rerank" in hit.components for hit in deep] == [True] * 4 + [False] * 6
-    assert index.search("topic 1", k=10, rerank=str(tmp_path / "ce"), rerank_top=4, min_score=-1e9)[4:] == []
+    assert index.search("topic 1", k=10, rerank=ce, rerank_top=4, min_score=-1e9)[4:] == []
+    # min_score applies to the cross-encoder's score, whatever the fusion
+    cut = float(np.sort(expected)[-3])
+    assert {hit.doc_id for hit in index.search("topic 1", k=12, rerank=ce, rerank_top=12, min_score=cut)} == {
+        plain[i].doc_id for i in np.argsort(-expected, kind="stable")[:3]
+    }
+    with pytest.raises(InputError, match="rerank_fusion must be rrf or replace"):
+        index.search("topic 1", rerank=ce, rerank_fusion="max")
+    # the CLI passes the same options through
+    args = ["index", "search", str(tmp_path / "i"), "topic 1", "-k", "5", "--rerank", ce, "--rerank-top", "12"]
+    for fusion, expected_hits in (("rrf", default[:5]), ("replace", reranked)):
+        result = CliRunner().invoke(app, [*args, "--rerank-fusion", fusion, "--json"])
+        assert result.exit_code == 0, result.output
+        assert [hit["doc_id"] for hit in json.loads(result.output)] == [hit.doc_id for hit in expected_hits]
 
 
 def test_lancedb_embedding_function_round_trip(tmp_path: Path, model: EmbeddingModel) -> None:

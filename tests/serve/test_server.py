@@ -108,6 +108,39 @@ def test_search_and_rerank_endpoints(server: str) -> None:
     )
 
 
+def test_served_reranker_scores_and_reranks_search(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from embedlab.models import bundled_model_dir
+
+    torch.manual_seed(0)
+    cross = CrossEncoder(str(bundled_model_dir()), num_labels=1, device="cpu")  # an untrained head is enough here
+    cross.save(str(tmp_path / "ce"))
+    index = Index.create(tmp_path / "docs", Encoder(model))
+    index.add([{"id": str(i), "text": f"Note {i} on topic {i % 3}."} for i in range(8)])
+    config = ServeConfig(api_keys=frozenset({KEY}), indexes={"docs": str(tmp_path / "docs")},
+                         reranker=str(tmp_path / "ce"), max_wait=0.02)  # fmt: skip
+    headers = {"Authorization": f"Bearer {KEY}"}
+    documents = ["Note 1 on topic 1.", "Something else.", "Topic two, note two."]
+    expected = cross.predict([("topic 1", doc) for doc in documents])
+    with running(create_app(config, encoder=Encoder(model))) as url:
+        request = {"query": "topic 1", "documents": documents, "top_n": 2}
+        scored = httpx.post(f"{url}/v1/rerank", headers=headers, json=request).json()["results"]
+        body = {"index": "docs", "query": "topic 1", "k": 5, "rerank": True, "rerank_top": 8}
+        served = {
+            fusion: httpx.post(f"{url}/v1/search", headers=headers, json={**body, "rerank_fusion": fusion}).json()
+            for fusion in ("rrf", "replace")
+        }
+        bad = httpx.post(f"{url}/v1/search", headers=headers, json={**body, "rerank_fusion": "max"})
+    assert [r["index"] for r in scored] == list(np.argsort(-expected, kind="stable")[:2])
+    assert [r["relevance_score"] for r in scored] == pytest.approx(sorted(expected, reverse=True)[:2], abs=1e-5)
+    for fusion, answer in served.items():
+        local = index.search("topic 1", 5, rerank=cross, rerank_top=8, rerank_fusion=fusion)
+        assert [hit["doc_id"] for hit in answer["data"]] == [hit.doc_id for hit in local], fusion
+    assert bad.status_code == 422
+
+
 def test_keys_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMBEDLAB_API_KEYS", "a, b")
     path = tmp_path / "keys"
