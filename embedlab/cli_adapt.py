@@ -263,8 +263,11 @@ def auto_cmd(
     comparison = result.comparison
     if comparison:
         console.print(
-            f"adapted - base NDCG@10: {comparison['difference']['value']:+.4f}, p = {comparison['p_value']:.3g}"
+            f"adapted - base NDCG@10: {comparison['difference']['value']:+.4f}, p = {comparison['p_value']:.3g}: "
+            f"{comparison['verdict']}"
         )
+        if comparison["verdict"] == "worse":
+            console.print("[yellow]The adapted model is worse than the base on the held-out queries: keep the base.[/]")
     console.print(f"model: {result.adapted.path}\nreport: {result.files['report']}")
 
 

@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from embedlab import Encoder
+from embedlab import Encoder, InputError
 from embedlab.adapt.augsbert import (
     CrossEncoderConfig,
     _gold_negatives,
@@ -12,7 +12,7 @@ from embedlab.adapt.augsbert import (
     label_silver,
     train_cross_encoder,
 )
-from embedlab.adapt.auto import adapt_auto, choose_strategy
+from embedlab.adapt.auto import choose_strategy
 from embedlab.adapt.finetune import FinetuneConfig
 from embedlab.index.rerank import load_reranker
 from embedlab.registry import read_lineage
@@ -100,15 +100,32 @@ def _write_benchmark(root):
 
 
 @pytest.mark.slow
-def test_auto_picks_a_strategy_adapts_and_reports_base_vs_adapted(model, tmp_path):
+def test_auto_from_the_cli_adapts_reports_and_registers(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    monkeypatch.setenv("EMBEDLAB_HOME", str(tmp_path / "home"))
     _write_benchmark(tmp_path / "bench")
-    result = adapt_auto(tmp_path / "bench", out=tmp_path / "model", base=model, epochs=1, show_progress=False)
-    assert result.strategy == "synthetic"
-    assert result.files["report"].is_file() and result.files["results"].is_file()
-    names = [system.name for system in result.report.systems]
-    assert len(names) == 3 and names[-1] == "BM25"
-    assert set(result.comparison) >= {"difference", "p_value", "verdict"}
-    lineage = read_lineage(result.adapted.path)
-    assert lineage is not None and lineage.method == "auto:synthetic"
-    assert lineage.metrics["test"]["ndcg@10"] == pytest.approx(result.report.systems[1].retrieval.mean["ndcg@10"])
+    runner = CliRunner()
+    command = ["adapt", "auto", "--benchmark", str(tmp_path / "bench"), "--name", "tiny", "--epochs", "1"]
+    result = runner.invoke(app, [*command, "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "strategy: synthetic" in result.output and "adapted - base NDCG@10" in result.output
+    saved = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert [system["name"] for system in saved["systems"]][-1] == "BM25" and len(saved["systems"]) == 3
+    verdict = next(c for c in saved["comparisons"] if c["metric"] == "ndcg@10" and c["system"] != "BM25")
+    assert f"p = {verdict['p_value']:.3g}: {verdict['verdict']}" in result.output
+    assert (tmp_path / "report" / "report.html").is_file()
+    listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    assert [row["name"] for row in listed if row["name"] == "tiny"] == ["tiny"]
+    shown = json.loads(runner.invoke(app, ["models", "show", "tiny", "--json"]).output)
+    lineage = read_lineage(shown["path"])
+    assert lineage is not None and lineage.method == "auto:synthetic" == shown["lineage"]["method"]
+    adapted = saved["systems"][1]["retrieval"]["mean"]["ndcg@10"]
+    assert lineage.metrics["test"]["ndcg@10"] == pytest.approx(adapted)
     assert "ndcg@10" in lineage.metrics["test_base"]
+    compared = json.loads(runner.invoke(app, ["models", "compare", "tiny", "--json"]).output)
+    assert compared[0]["name"] == "tiny"
+    again = runner.invoke(app, command)  # the registry never overwrites a model, and says so before training
+    assert isinstance(again.exception, InputError) and "tiny already exists" in str(again.exception)
