@@ -33,6 +33,7 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/adapt.py scifact
 	$(OFFLINE) $(BIN)/python bench/adapt.py esco
 	$(OFFLINE) $(BIN)/python bench/tsdae.py
+	$(OFFLINE) $(BIN)/python bench/unlabelled.py
 	$(OFFLINE) $(BIN)/python bench/search.py
 	$(OFFLINE) $(BIN)/python bench/rerank.py
 

@@ -244,6 +244,12 @@ def auto_cmd(
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the strategy's epochs.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for doc2query.")] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at --llm-base-url.")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the choice: tsdae, synthetic (works without labels), finetune, hard-negatives or curriculum."
+        ),
+    ] = None,
     seed: SeedOption = 0,
 ) -> None:
     """Pick the strategy from the data available, adapt, evaluate base vs adapted on the test split."""
@@ -251,7 +257,7 @@ def auto_cmd(
 
     target = _output(out, name, "auto")
     result = adapt_auto(benchmark, out=target, report=report, base=base, corpus=corpus, epochs=epochs, seed=seed,
-                        llm_base_url=llm_base_url, llm_model=llm_model)  # fmt: skip
+                        llm_base_url=llm_base_url, llm_model=llm_model, strategy=strategy)  # fmt: skip
     console.print(f"strategy: [bold]{result.strategy}[/] ({result.reason})")
     table = Table(title=f"{result.report.benchmark.get('name')} test (95% CI)")
     for column in ("system", "ndcg@10", "mrr@10", "recall@100"):

@@ -13,6 +13,10 @@ fewer than 50             ``synthetic``: inverse-cloze (or doc2query) pairs + th
 10,000 or more            ``curriculum``: random -> BM25 -> embedding negatives across epochs
 ========================  ==========================================================================
 
+``strategy=`` overrides the choice. ``synthetic`` also works with no labelled pair at all: inverse-cloze
+pairs from the corpus are contrastive continued pre-training, the other half of the table's first row. On
+SciFact both hurt the bundled model, TSDAE far more than inverse cloze (README, "Adapt to your domain").
+
 The base and the adapted model (and BM25) are then evaluated on the test split with the evaluation suite
 (intervals, paired test) and the report is written; the test metrics go into the model's lineage.
 
@@ -40,6 +44,7 @@ from embedlab.models import EmbeddingModel, load_model
 from embedlab.registry import write_lineage
 
 FEW_PAIRS, SOME_PAIRS, MANY_PAIRS = 50, 500, 10_000
+STRATEGIES = ("tsdae", "synthetic", "finetune", "hard-negatives", "curriculum")
 
 
 @dataclass
@@ -71,7 +76,8 @@ def choose_strategy(n_pairs: int) -> tuple[str, str]:
     if n_pairs == 0:
         return "tsdae", (
             "no labelled pairs: denoising auto-encoder (TSDAE) on the unlabelled corpus; on a model already trained"
-            " for similarity it can hurt (the bundled model on SciFact: NDCG@10 0.645 -> 0.377), so check the test"
+            " for similarity it can hurt (the bundled model on SciFact: NDCG@10 0.645 -> 0.377; inverse-cloze pairs,"
+            " --strategy synthetic: 0.614), so check the test, and label 50 pairs if you can"
         )
     if n_pairs < FEW_PAIRS:
         return "synthetic", f"{n_pairs} pairs (< {FEW_PAIRS}): synthetic pairs from the corpus plus the real ones"
@@ -93,6 +99,7 @@ def adapt_auto(
     seed: int = 0,
     llm_base_url: str | None = None,
     llm_model: str | None = None,
+    strategy: str | None = None,
     show_progress: bool = True,
 ) -> AutoResult:
     """Adapt ``base`` to a BEIR-layout benchmark folder, evaluate base vs adapted on its test split.
@@ -109,30 +116,42 @@ def adapt_auto(
         seed: for splits, sampling and training.
         llm_base_url: an OpenAI-compatible endpoint for doc2query in the ``synthetic`` strategy.
         llm_model: the model name at ``llm_base_url``.
+        strategy: one of :data:`STRATEGIES` instead of the table's choice; those after ``synthetic`` need
+            labelled train pairs.
         show_progress: progress bars.
 
     Raises:
-        InputError: not a benchmark folder (no test split), or an output that exists.
+        InputError: not a benchmark folder (no test split), an output that exists, an unknown strategy
+            or one that needs train pairs the benchmark does not have.
     """
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InputError(f"Unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}.")
     root, out = Path(benchmark), Path(out)
     if out.exists():  # before minutes of work, not after
         raise InputError(f"{out} already exists; choose another output folder.")
     test = load_beir(root, split="test")
     base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
     train, dev = _train_dev(root, test, seed)
-    strategy, reason = choose_strategy(train.n_pairs if train else 0)
-    texts = list(test.corpus.values()) + (read_texts(corpus).texts if corpus else [])
+    n_pairs = train.n_pairs if train else 0
+    chosen, reason = choose_strategy(n_pairs)
+    if strategy is not None and strategy != chosen:
+        if n_pairs == 0 and strategy not in STRATEGIES[:2]:
+            raise InputError(f"{root} has no train pairs: strategy {strategy!r} needs them; use tsdae or synthetic.")
+        chosen, reason = strategy, f"chosen by the caller ({n_pairs} train pairs; the table says {chosen})"
+    extra = read_texts(corpus).texts if corpus else []
     adapted: AdaptResult
-    if strategy == "tsdae":
+    if chosen == "tsdae":
         from embedlab.adapt.tsdae import tsdae
 
+        texts = list(test.corpus.values()) + extra
         adapted = tsdae(base_model, texts, out=out, seed=seed, show_progress=show_progress, epochs=epochs or 1)
     else:
-        assert train is not None
-        if strategy == "synthetic":
-            train = _with_synthetic(train, base_model, llm_base_url, llm_model, seed, show_progress)
-        config = _config(strategy, epochs, seed)
-        adapted = finetune(base_model, train, out=out, config=config, dev=dev, method=f"auto:{strategy}",
+        if train is None:  # synthetic pairs only: contrastive continued pre-training on unlabelled text
+            train = TrainingSet({}, dict(test.corpus), {}, name=f"{test.name} corpus")
+        if chosen == "synthetic":
+            train = _with_synthetic(train, extra, base_model, llm_base_url, llm_model, seed, show_progress)
+        config = _config(chosen, epochs, seed)
+        adapted = finetune(base_model, train, out=out, config=config, dev=dev, method=f"auto:{chosen}",
                            show_progress=show_progress)  # fmt: skip
     evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=test, bm25=True, cache=True)
     files = evaluation.save(report or out.with_name(f"{out.name}-report"))
@@ -143,7 +162,7 @@ def adapt_auto(
             evaluation.systems[0].retrieval.mean if evaluation.systems[0].retrieval else {}
         )
         write_lineage(adapted.path, adapted.lineage)
-    return AutoResult(strategy=strategy, reason=reason, adapted=adapted, report=evaluation, files=files)
+    return AutoResult(strategy=chosen, reason=reason, adapted=adapted, report=evaluation, files=files)
 
 
 def _train_dev(root: Path, test: RetrievalBenchmark, seed: int) -> tuple[TrainingSet | None, TrainingSet | None]:
@@ -178,6 +197,7 @@ def _config(strategy: str, epochs: int | None, seed: int) -> FinetuneConfig:
 
 def _with_synthetic(
     train: TrainingSet,
+    extra: list[str],
     base: EmbeddingModel,
     llm_base_url: str | None,
     llm_model: str | None,
@@ -188,19 +208,25 @@ def _with_synthetic(
 
     # Inverse-cloze positives may drop the query's sentence, so the original document would be a false
     # negative for its own query: the synthetic strategy trains with in-batch negatives only.
+    documents = {**train.corpus, **{f"#extra-{number}": text for number, text in enumerate(extra)}}
     pairs, _ = synthesize(
-        train.corpus,
+        documents,
         encoder=Encoder(base, cache=True, show_progress=show_progress),
         llm_base_url=llm_base_url,
         llm_model=llm_model,
         seed=seed,
         show_progress=show_progress,
     )
+    if not pairs and not train.n_pairs:
+        raise InputError(
+            f"No synthetic pair could be made from {len(documents)} documents: inverse cloze needs documents of at "
+            "least two sentences (or pass --llm-base-url for doc2query), and the round trip must find them."
+        )
     queries, positives = dict(train.queries), {q: list(d) for q, d in train.positives.items()}
-    corpus = dict(train.corpus)
+    corpus = dict(documents)
     for number, pair in enumerate(pairs):
-        query_id, text = f"synthetic-{number}", pair.positive_text(train.corpus)
-        doc_id = pair.doc_id if text == train.corpus[pair.doc_id] else f"{pair.doc_id}#synthetic-{number}"
+        query_id, text = f"synthetic-{number}", pair.positive_text(documents)
+        doc_id = pair.doc_id if text == documents[pair.doc_id] else f"{pair.doc_id}#synthetic-{number}"
         corpus[doc_id] = text
         queries[query_id] = pair.query
         positives[query_id] = [doc_id]

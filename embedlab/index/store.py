@@ -475,7 +475,7 @@ class Index:
 
     def _table(self) -> Any:
         """The table (one handle, always at its latest version), or ``None`` before the first add."""
-        if self._handle is None and _TABLE in self._db.table_names():
+        if self._handle is None and _TABLE in self._db.list_tables().tables:
             self._handle = self._db.open_table(_TABLE)
         return self._handle
 
@@ -637,11 +637,13 @@ class Index:
         Rows not yet indexed are still searched (by a scan), so a small backlog costs little; rebuilding
         on every commit would make each small add cost as much as indexing the whole table.
         """
+        from lancedb.index import FTS
+
         indices = [index for index in table.list_indices() if index.columns == ["fts_text"]]
         stale = indices and table.index_stats(indices[0].name).num_unindexed_rows > _FTS_STALE * table.count_rows()
         if not indices or stale:
-            table.create_fts_index("fts_text", use_tantivy=False, replace=True, language="English", stem=True,
-                                   remove_stop_words=True)  # fmt: skip
+            config = FTS(language="English", stem=True, remove_stop_words=True)
+            table.create_index("fts_text", replace=True, config=config)
 
     def _use_ann(self, table: Any) -> bool:
         """Whether vector search goes through the accelerator (``auto``: once the table is big enough)."""

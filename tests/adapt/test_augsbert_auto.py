@@ -12,7 +12,7 @@ from embedlab.adapt.augsbert import (
     label_silver,
     train_cross_encoder,
 )
-from embedlab.adapt.auto import choose_strategy
+from embedlab.adapt.auto import adapt_auto, choose_strategy
 from embedlab.adapt.finetune import FinetuneConfig
 from embedlab.index.rerank import load_reranker
 from embedlab.registry import read_lineage
@@ -85,7 +85,7 @@ def test_cross_encoder_refuses_an_existing_output(tiny_train, tmp_path):
         train_cross_encoder(tiny_train, out=tmp_path / "ce")
 
 
-def _write_benchmark(root):
+def _write_benchmark(root, *, train=True):
     (root / "qrels").mkdir(parents=True)
     corpus = {**DOCS, **DISTRACTORS}
     (root / "corpus.jsonl").write_text(
@@ -94,7 +94,7 @@ def _write_benchmark(root):
     queries = [{"_id": f"train-{k}", "text": q} for k, q in QUERIES.items()]
     queries += [{"_id": f"test-{k}", "text": q} for k, q in TEST_QUERIES.items()]
     (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
-    for split, prefix in (("train", "train"), ("test", "test")):
+    for split, prefix in (("train", "train"), ("test", "test"))[0 if train else 1 :]:
         rows = ["query-id\tcorpus-id\tscore", *(f"{prefix}-{k}\t{k}\t1" for k in QUERIES)]
         (root / "qrels" / f"{split}.tsv").write_text("\n".join(rows))
 
@@ -129,3 +129,37 @@ def test_auto_from_the_cli_adapts_reports_and_registers(tmp_path, monkeypatch):
     assert compared[0]["name"] == "tiny"
     again = runner.invoke(app, command)  # the registry never overwrites a model, and says so before training
     assert isinstance(again.exception, InputError) and "tiny already exists" in str(again.exception)
+
+
+def test_auto_refuses_an_unknown_strategy_one_without_its_data_and_a_corpus_without_pairs(tmp_path, model):
+    _write_benchmark(tmp_path / "bench", train=False)
+    out = tmp_path / "model"
+    with pytest.raises(InputError, match="Unknown strategy 'magic'"):
+        adapt_auto(tmp_path / "bench", out=out, base=model, strategy="magic")
+    with pytest.raises(InputError, match="no train pairs: strategy 'hard-negatives' needs them"):
+        adapt_auto(tmp_path / "bench", out=out, base=model, strategy="hard-negatives")
+    with pytest.raises(InputError, match="No synthetic pair could be made from 12 documents"):  # one sentence each
+        adapt_auto(tmp_path / "bench", out=out, base=model, strategy="synthetic", show_progress=False)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_auto_synthetic_without_labels_trains_on_inverse_cloze_pairs_from_the_extra_corpus(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    monkeypatch.setenv("EMBEDLAB_HOME", str(tmp_path / "home"))
+    _write_benchmark(tmp_path / "bench", train=False)
+    extra = [f"{DOCS[k]} {DISTRACTORS[d]} {QUERIES[k].capitalize()} is a question it answers."
+             for k, d in zip(DOCS, [*DISTRACTORS, *DISTRACTORS], strict=True)]  # fmt: skip
+    (tmp_path / "extra.txt").write_text("\n".join(extra))
+    command = ["adapt", "auto", "--benchmark", str(tmp_path / "bench"), "--corpus", str(tmp_path / "extra.txt")]
+    result = CliRunner().invoke(app, [*command, "--strategy", "synthetic", "--name", "ict", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "strategy: synthetic (chosen by the caller (0 train pairs; the table says tsdae))" in result.output
+    lineage = read_lineage(tmp_path / "home" / "models" / "ict")
+    assert lineage is not None and lineage.method == "auto:synthetic"
+    # only the extra documents have two sentences or more: every pair comes from them
+    assert 0 < lineage.data["pairs"] == lineage.data["queries"] <= len(extra)
+    assert "ndcg@10" in lineage.metrics["test"]
