@@ -45,6 +45,7 @@ from embedlab.registry import write_lineage
 
 FEW_PAIRS, SOME_PAIRS, MANY_PAIRS = 50, 500, 10_000
 STRATEGIES = ("tsdae", "synthetic", "finetune", "hard-negatives", "curriculum")
+WITHOUT_LABELS = ("tsdae", "synthetic")  # the strategies that run on unlabelled text alone
 
 
 @dataclass
@@ -116,8 +117,8 @@ def adapt_auto(
         seed: for splits, sampling and training.
         llm_base_url: an OpenAI-compatible endpoint for doc2query in the ``synthetic`` strategy.
         llm_model: the model name at ``llm_base_url``.
-        strategy: one of :data:`STRATEGIES` instead of the table's choice; those after ``synthetic`` need
-            labelled train pairs.
+        strategy: one of :data:`STRATEGIES` instead of the table's choice; all but
+            :data:`WITHOUT_LABELS` need labelled train pairs.
         show_progress: progress bars.
 
     Raises:
@@ -135,7 +136,7 @@ def adapt_auto(
     n_pairs = train.n_pairs if train else 0
     chosen, reason = choose_strategy(n_pairs)
     if strategy is not None and strategy != chosen:
-        if n_pairs == 0 and strategy not in STRATEGIES[:2]:
+        if n_pairs == 0 and strategy not in WITHOUT_LABELS:
             raise InputError(f"{root} has no train pairs: strategy {strategy!r} needs them; use tsdae or synthetic.")
         chosen, reason = strategy, f"chosen by the caller ({n_pairs} train pairs; the table says {chosen})"
     extra = read_texts(corpus).texts if corpus else []
