@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 import warnings
@@ -28,8 +27,7 @@ from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
 from embedlab.errors import EmbedlabError, TruncationWarning
-from embedlab.index.rerank import RerankFusion
-from embedlab.index.store import Fusion, Mode
+from embedlab.index.options import Fusion, Mode, RerankFusion
 
 if TYPE_CHECKING:
     from embedlab.bias import BiasAudit
@@ -602,15 +600,9 @@ def index_build(
 
     fields = dict([*item.split(":", 1), "string"][:2] for item in metadata_field or [])
     documents = _documents(input, text_field, id_field, title_field, list(fields))
-    existed = path.exists()
-    index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
-    try:
-        rows = index.add(documents)
-    except BaseException:
-        if not existed:  # leave no half-built index behind
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    console.print(f"{path}: {len(documents)} documents, {rows} chunks, model {index.encoder.info.name} "
+    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+    info = index.info()
+    console.print(f"{path}: {info['documents']} documents, {info['chunks']} chunks, model {index.encoder.info.name} "
                   f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip
 
 
@@ -719,8 +711,9 @@ def serve(
         api_keys=load_api_keys(path=api_key_file), max_batch=max_batch, max_wait=max_wait_ms / 1000,
         cache=cache, cors_origins=tuple(cor_origin for cor_origin in cors_origin or []),
     )  # fmt: skip
+    application = create_app(config)  # opens the indexes and the reranker: a bad one fails here, before serving
     err.print(f"embedlab serving on http://{host}:{port}/v1 ({'API keys required' if config.api_keys else 'no auth'})")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+    uvicorn.run(application, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
 
 
 @app.command()

@@ -36,3 +36,7 @@ class IndexMismatchError(EmbedlabError):
 
 class LLMEndpointError(EmbedlabError):
     """An LLM endpoint cannot be reached or refuses the request (wrong URL, server down, bad key or model)."""
+
+
+class IndexDataError(EmbedlabError):
+    """An index's LanceDB data is missing or cannot be read (a deleted folder, missing manifests, I/O errors)."""

@@ -6,7 +6,7 @@ change my password?" finds "How do I reset my password?". When the best match sc
 are still returned.
 
 Example:
-    >>> faq = FaqAnswerer.build("faq-index", [{"question": "How do I reset my password?",
+    >>> faq = FaqAnswerer.build("faq-index", [{"question": "How do I reset my password?",  # doctest: +SKIP
     ...                                        "answer": "Use the link on the sign-in page.", "category": "account"}])
     >>> faq.answer("I forgot my password").answer  # doctest: +SKIP
     'Use the link on the sign-in page.'
@@ -21,7 +21,8 @@ from typing import Any
 
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
-from embedlab.index.store import Index, sql_list
+from embedlab.index.rows import sql_list
+from embedlab.index.store import Index
 from embedlab.models import EmbeddingModel
 
 
@@ -56,12 +57,12 @@ class FaqAnswerer:
         missing = [i for i, e in enumerate(entries) if not e.get("question") or not e.get("answer")]
         if missing:
             raise InputError(f"FAQ entries {missing[:10]} need both a question and an answer.")
-        index = Index.create(path, model, metadata_fields=["answer", "category"], chunk=False)
-        index.add(
+        documents = [
             {"id": str(e.get("id", i)), "text": str(e["question"]), "answer": str(e["answer"]),
              "category": e.get("category")}
             for i, e in enumerate(entries)
-        )  # fmt: skip
+        ]  # fmt: skip
+        index = Index.build(path, documents, model, metadata_fields=["answer", "category"], chunk=False)
         return cls(index, min_confidence=min_confidence)
 
     def answer(self, question: str, *, category: str | None = None, alternatives: int = 3) -> FaqAnswer:

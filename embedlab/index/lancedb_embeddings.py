@@ -1,6 +1,7 @@
 """embedlab models as a LanceDB embedding function: automatic embedding on add and on search.
 
-Importing :mod:`embedlab.index` registers the function under the name ``"embedlab"``. Its settings (the
+Importing this module registers the function under the name ``"embedlab"`` (so does using
+:class:`embedlab.index.Index`). Its settings (the
 model spec and the model's fingerprint) are saved with the table, so a reopened table re-creates the
 same embedder, and refuses to embed with a model whose fingerprint differs.
 

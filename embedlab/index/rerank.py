@@ -16,16 +16,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from embedlab.errors import ModelNotFoundError
 from embedlab.index.fusion import rrf
+from embedlab.index.hits import Hit
+from embedlab.index.options import RerankFusion
 
-if TYPE_CHECKING:
-    from embedlab.index.store import Hit
-
-RerankFusion = Literal["rrf", "replace"]
 _LOADED: dict[str, Any] = {}
 
 
@@ -48,6 +47,19 @@ def load_reranker(spec: Any) -> Any:
     return _LOADED[key]
 
 
+def rank(cross_encoder: Any, query: str, texts: Sequence[str]) -> list[tuple[int, float]]:
+    """``(position, score)`` of each of ``texts`` by the cross-encoder's score for ``(query, text)``, best first.
+
+    Ties keep the order of ``texts``. Search's reranking and the server's ``/v1/rerank`` both rank here.
+    """
+    if not texts:
+        return []
+    scores = [
+        float(score) for score in cross_encoder.predict([(query, text) for text in texts], show_progress_bar=False)
+    ]
+    return sorted(enumerate(scores), key=lambda item: -item[1])
+
+
 def rerank_hits(
     cross_encoder: Any,
     query: str,
@@ -67,11 +79,11 @@ def rerank_hits(
     head, tail = hits[:top], hits[top:]
     if not head:
         return head
-    scores = cross_encoder.predict([(query, hit.text) for hit in head], show_progress_bar=False)
-    for hit, score in zip(head, scores, strict=True):
-        hit.components["rerank"] = float(score)
-        hit.score = float(score)
-    ranked = sorted(head, key=lambda hit: -hit.score)
+    ranked = []
+    for position, score in rank(cross_encoder, query, [hit.text for hit in head]):
+        hit = head[position]
+        hit.components["rerank"] = hit.score = score
+        ranked.append(hit)
     if fusion == "rrf":
         fused = rrf([[hit.doc_id for hit in head], [hit.doc_id for hit in ranked]])
         for hit in head:

@@ -24,19 +24,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
+from annotated_types import Le
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedlab import __version__
 from embedlab.encode import Encoder
 from embedlab.encode.text import prepare_texts, token_counts
 from embedlab.errors import EmbedlabError
+from embedlab.index.options import option_fields
+from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
 
 logger = logging.getLogger("embedlab.serve")
@@ -98,17 +101,33 @@ class EmbeddingRequest(BaseModel):
     user: str | None = None
 
 
-class SearchRequest(BaseModel):
-    """A search in one served index."""
+class _SearchBase(BaseModel):
+    """A search in one served index: what the server adds to :class:`~embedlab.index.SearchOptions`."""
 
     index: str
-    query: str = Field(min_length=1)
-    k: int = Field(default=10, ge=1, le=1000)
-    filter: str | None = None
-    mode: Literal["vector", "bm25", "hybrid"] = "vector"
-    rerank: bool = False
-    rerank_top: int = Field(default=50, ge=1, le=1000)
-    rerank_fusion: Literal["rrf", "replace"] = "rrf"
+    query: str = Field(min_length=1, description="At most the server's max_chars characters.")
+    k: int = Field(default=10, ge=1, le=1000, description="How many documents.")
+    rerank: bool = Field(default=False, description="Rerank with the server's cross-encoder (--reranker).")
+
+
+_SERVER_BOUNDS = {"candidates": Le(10_000), "rerank_top": Le(1000)}  # one request's work stays bounded
+
+
+def _search_request() -> type[_SearchBase]:
+    """``_SearchBase`` plus every field of ``SearchOptions`` it does not define, with their types and bounds."""
+    fields: dict[str, Any] = {
+        name: (Annotated[kind, _SERVER_BOUNDS[name]] if name in _SERVER_BOUNDS else kind,
+               Field(default=default, description=doc))
+        for name, (kind, default, doc) in option_fields().items()
+        if name not in _SearchBase.model_fields  # rerank: the served cross-encoder, never a path from a client
+    }  # fmt: skip
+    return create_model("SearchRequest", __base__=_SearchBase, __doc__="A search in one served index.", **fields)
+
+
+if TYPE_CHECKING:
+    SearchRequest = _SearchBase
+else:
+    SearchRequest = _search_request()  # the same options as Index.search, from their one definition
 
 
 class RerankRequest(BaseModel):
@@ -150,18 +169,12 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     cache_hits = Gauge("embedlab_cache_hits", "Texts served from the embedding cache", registry=registry)
     batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
                            on_batch=batch_sizes.observe)  # fmt: skip
-    indexes: dict[str, Any] = {}
-    rerankers: dict[str, Any] = {}
+    indexes = _open_indexes(config.indexes, encoder)  # before serving: a missing index fails the start
+    reranker = _load_reranker(config.reranker) if config.reranker else None
     max_chars = min(config.max_chars, encoder.max_chars or config.max_chars)  # the stricter limit, per request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        from embedlab.index import Index
-
-        for index_name, path in config.indexes.items():
-            indexes[index_name] = Index.open(path, encoder)
-        if config.reranker:
-            rerankers["served"] = await asyncio.to_thread(_load_reranker, config.reranker)
         batcher.start()
         yield
         await batcher.stop()  # graceful: queued requests are answered first
@@ -260,29 +273,27 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         index = indexes.get(body.index)
         if index is None:
             raise ApiError(404, f"No index {body.index!r}; served: {sorted(indexes)}.", "not_found_error", "index")
-        if body.rerank and not config.reranker:
+        if len(body.query) > max_chars:
+            raise ApiError(422, f"The query has {len(body.query)} characters; at most {max_chars}.", param="query")
+        if body.rerank and reranker is None:
             raise ApiError(422, "This server has no reranker (start it with --reranker).", param="rerank")
+        options = body.model_dump(exclude=set(_SearchBase.model_fields))
         hits = await asyncio.to_thread(
-            index.search, body.query, body.k, mode=body.mode, filter=body.filter,
-            rerank=rerankers.get("served") if body.rerank else None, rerank_top=body.rerank_top,
-            rerank_fusion=body.rerank_fusion,
-        )  # fmt: skip
+            index.search, body.query, body.k, **options, rerank=reranker if body.rerank else None
+        )
         return {"object": "list", "data": [hit.__dict__ for hit in hits]}
 
     @app.post("/v1/rerank")
     async def rerank(body: RerankRequest) -> dict[str, Any]:
-        cross = rerankers.get("served")
-        if cross is None:
+        if reranker is None:
             raise ApiError(404, "This server has no reranker (start it with --reranker).", "not_found_error")
         if len(body.documents) > config.max_inputs:
             raise ApiError(422, f"{len(body.documents)} documents; at most {config.max_inputs}.", param="documents")
         if any(len(doc) > max_chars for doc in [body.query, *body.documents]):
             raise ApiError(422, f"The query and each document must be at most {max_chars} characters.")
-        scores = await asyncio.to_thread(
-            cross.predict, [(body.query, doc) for doc in body.documents], show_progress_bar=False
-        )
-        order = np.argsort(-np.asarray(scores), kind="stable")[: body.top_n or len(body.documents)]
-        results = [{"index": int(i), "relevance_score": float(scores[i]), "document": body.documents[i]} for i in order]
+        ranked = await asyncio.to_thread(rank, reranker, body.query, body.documents)  # as search's reranking
+        results = [{"index": i, "relevance_score": score, "document": body.documents[i]}
+                   for i, score in ranked[: body.top_n or len(body.documents)]]  # fmt: skip
         return {"object": "list", "results": results}
 
     @app.get("/health")
@@ -303,10 +314,17 @@ def _usage_tokens(encoder: Encoder, texts: list[str]) -> int:
     return sum(count - specials for count in token_counts(tokenizer, texts))
 
 
+def _open_indexes(folders: dict[str, str], encoder: Encoder) -> dict[str, Any]:
+    """The served indexes, opened with the served model (the index modules load only when there are some)."""
+    if not folders:
+        return {}
+    from embedlab.index import Index
+
+    return {name: Index.open(path, encoder) for name, path in folders.items()}
+
+
 def _load_reranker(spec: str) -> Any:
     """Load the cross-encoder once, at start-up, and refuse one that does not give one score per pair."""
-    from embedlab.index.rerank import load_reranker
-
     cross = load_reranker(spec)
     labels = getattr(getattr(cross, "model", None), "config", None)
     if labels is not None and getattr(labels, "num_labels", 1) != 1:

@@ -12,9 +12,9 @@ import pytest
 
 from embedlab import Encoder, InputError
 from embedlab.errors import IndexMismatchError
-from embedlab.index import Index, store
+from embedlab.index import Index
 from embedlab.index import ann as ann_module
-from embedlab.index.ann import AnnIndex, AnnRebuildWarning
+from embedlab.index.hnsw import AnnIndex, AnnRebuildWarning, crc32
 
 EXHAUSTIVE = 4096  # ef_search above the row count: the graph search visits every row, so it is exact
 
@@ -158,7 +158,7 @@ def test_unusable_saved_graph_warns_and_is_rebuilt(tmp_path: Path, encoder: Enco
         fake = AnnIndex(384)
         fake.add(loaded.labels, np.random.default_rng(3).standard_normal((loaded.size, 384)).astype(np.float32))
         fake.write(graph_file)
-        meta.update(size=graph_file.stat().st_size, crc32=ann_module._crc32(graph_file))
+        meta.update(size=graph_file.stat().st_size, crc32=crc32(graph_file))
         (path / "ann" / "ann.json").write_text(json.dumps(meta))
     reopened = Index.open(path, encoder, ann=True, ef_search=EXHAUSTIVE)
     with pytest.warns(AnnRebuildWarning, match="rebuilt"):
@@ -222,7 +222,7 @@ def test_auto_turns_on_with_size_and_options_are_checked(
     add(index, encoder, range(20), queries(20))
     index.search_vectors(queries(1))
     assert not index.info()["ann"]["active"]  # 20 rows: LanceDB's exact scan
-    monkeypatch.setattr(store, "ANN_AUTO_ROWS", 10)
+    monkeypatch.setattr(ann_module, "ANN_AUTO_ROWS", 10)
     assert not Index.open(tmp_path / "i", encoder, ann=False).info()["ann"]["active"]
     reopened = Index.open(tmp_path / "i", encoder)
     reopened.search_vectors(queries(1))

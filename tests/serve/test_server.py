@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from openai import AuthenticationError, NotFoundError, OpenAI
 
 from embedlab import Encoder
-from embedlab.index import Index
+from embedlab.index import Index, SearchOptions
 from embedlab.serve import ServeConfig, create_app, load_api_keys
 
 from .conftest import running
@@ -139,6 +140,28 @@ def test_served_reranker_scores_and_reranks_search(model, tmp_path: Path) -> Non
         local = index.search("topic 1", 5, rerank=cross, rerank_top=8, rerank_fusion=fusion)
         assert [hit["doc_id"] for hit in answer["data"]] == [hit.doc_id for hit in local], fusion
     assert bad.status_code == 422
+
+
+def test_search_takes_every_option_of_index_search(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    index = Index.create(tmp_path / "docs", Encoder(model), metadata_fields=["lang"])
+    pets = ["dogs", "birds"]
+    index.add([{"id": str(i), "text": f"Note {i}: cats and {pets[i % 2]}.", "lang": "en" if i % 3 else "fr"}
+               for i in range(9)])  # fmt: skip
+    app = create_app(ServeConfig(indexes={"docs": str(tmp_path / "docs")}, max_chars=200, max_wait=0.02),
+                     encoder=Encoder(model))  # fmt: skip
+    fields = app.openapi()["components"]["schemas"]["SearchRequest"]["properties"]
+    assert set(fields) == {field.name for field in dataclasses.fields(SearchOptions)} | {"index", "query", "k"}
+    options = {"mode": "hybrid", "fusion": "weighted", "alpha": 0.3, "min_score": 0.2, "candidates": 5,
+               "filter": "lang = 'en'"}  # fmt: skip
+    with running(app) as url:
+        served = httpx.post(f"{url}/v1/search", json={"index": "docs", "query": "cats and dogs", "k": 4, **options})
+        too_long = httpx.post(f"{url}/v1/search", json={"index": "docs", "query": "x" * 201})
+        out_of_bounds = httpx.post(f"{url}/v1/search", json={"index": "docs", "query": "cats", "alpha": 2})
+    local = index.search("cats and dogs", 4, **options)
+    assert local and [hit["doc_id"] for hit in served.json()["data"]] == [hit.doc_id for hit in local]
+    assert [hit["score"] for hit in served.json()["data"]] == pytest.approx([hit.score for hit in local], abs=1e-6)
+    assert too_long.status_code == 422 and too_long.json()["error"]["param"] == "query"  # as /v1/embeddings' limit
+    assert out_of_bounds.status_code == 422 and out_of_bounds.json()["error"]["param"] == "alpha"
 
 
 def test_keys_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,262 @@
+"""The faiss HNSW graph behind the ANN accelerator, and its saved copy under ``<index>/ann``.
+
+:class:`AnnIndex` is the graph itself (faiss ``IndexHNSWFlat``, inner product over unit vectors, so its
+scores are the cosine similarities LanceDB reports), whose positions carry the rows' int64 labels. HNSW
+cannot remove a vector, so a deleted or replaced row's position is marked dead (a tombstone) and skipped
+with a bitmap selector. Memory: the vectors (4 bytes x dimension per row) and the graph (about
+``2 * M * 4`` bytes per row).
+
+The graph is saved as a faiss file plus ``ann.json`` with its size and CRC-32, switched atomically
+(:func:`save`); :func:`load` returns ``None``, with an :class:`AnnRebuildWarning`, for a copy that cannot be
+read or fails its checksum, so the caller rebuilds it.
+
+Example:
+    >>> graph = AnnIndex(3)
+    >>> graph.add(np.array([7, 8]), np.array([[1, 0, 0], [0, 1, 0]], np.float32))
+    >>> scores, positions = graph.search(np.array([1, 0.1, 0], np.float32), k=1, ef=16)
+    >>> int(graph.labels[positions[0]])
+    7
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+M = 32  # graph degree: 32 neighbours per node (64 on the bottom layer)
+EF_CONSTRUCTION = 64  # candidates kept while inserting
+EF_SEARCH = 128  # candidates kept while searching: recall@10 >= 0.95 at 1M (bench/search.py)
+BATCH = 65_536  # vectors inserted into a graph at a time
+_ORPHAN_S = 3600  # a saved graph file no ann.json points to is removed once this old
+_FORMAT = 1
+
+
+class AnnRebuildWarning(UserWarning):
+    """An index's saved ANN graph was unreadable or disagreed with the index's data, so it is rebuilt."""
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` as contiguous float32 rows of length 1 (zero rows stay zero)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+class AnnIndex:
+    """An HNSW graph over unit vectors whose positions carry int64 labels; removal by tombstone.
+
+    Args:
+        dimension: the vectors' dimension.
+        m: neighbours per node (the bottom layer has ``2 * m``).
+        ef_construction: candidates kept while inserting (higher: better graph, slower build).
+    """
+
+    def __init__(self, dimension: int, *, m: int = M, ef_construction: int = EF_CONSTRUCTION) -> None:
+        graph = faiss.IndexHNSWFlat(dimension, m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = ef_construction
+        self._set(faiss.IndexIDMap(graph), graph)
+
+    def _set(self, ids: Any, graph: Any) -> None:
+        self._ids = ids  # faiss's IndexIDMap: owns the graph and saves the labels with it
+        self._graph = graph
+        self.dimension = int(graph.d)
+        self.m = int(graph.hnsw.nb_neighbors(1))
+        self.labels = faiss.vector_to_array(ids.id_map).astype(np.int64)
+        self.live = np.ones(len(self.labels), bool)
+        self._dead = 0
+        self._live_bitmap: np.ndarray | None = None
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- size -----------------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Positions in the graph, dead ones included."""
+        return len(self.labels)
+
+    @property
+    def live_count(self) -> int:
+        """Positions whose rows are still in the table."""
+        return self.size - self._dead
+
+    # -- changes --------------------------------------------------------------------------------------
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert vectors (normalised here) under new labels, at the next positions."""
+        labels = np.asarray(labels, np.int64)
+        if len(labels) == 0:
+            return
+        self._ids.add_with_ids(unit(vectors), labels)
+        self.labels = np.concatenate([self.labels, labels])
+        self.live = np.concatenate([self.live, np.ones(len(labels), bool)])
+        self._live_bitmap = self._lookup = None
+
+    def set_live(self, positions: np.ndarray, alive: bool) -> None:
+        """Mark positions dead (deleted or replaced rows) or alive again (rows restored)."""
+        if len(positions):
+            self.live[positions] = alive
+            self._dead = int(self.size - self.live.sum())
+            self._live_bitmap = None
+
+    def positions_of(self, labels: np.ndarray) -> np.ndarray:
+        """The position of each label, or -1 where the graph does not have it."""
+        if self._lookup is None:
+            order = np.argsort(self.labels, kind="stable")
+            self._lookup = (self.labels[order], order)
+        ordered, order = self._lookup
+        labels = np.asarray(labels, np.int64)
+        if not len(ordered):
+            return np.full(len(labels), -1, np.int64)
+        slot = np.minimum(np.searchsorted(ordered, labels), len(ordered) - 1)
+        return np.where(ordered[slot] == labels, order[slot], -1)
+
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The stored (unit) vectors at ``positions``."""
+        if not len(positions):
+            return np.zeros((0, self.dimension), np.float32)
+        return np.asarray(self._graph.reconstruct_batch(np.asarray(positions, np.int64)), np.float32)
+
+    def compacted(self) -> tuple[AnnIndex, np.ndarray]:
+        """A new graph of the live positions only, and the old position of each new one."""
+        fresh = AnnIndex(self.dimension, m=self.m, ef_construction=int(self._graph.hnsw.efConstruction))
+        kept = np.flatnonzero(self.live)
+        for start in range(0, len(kept), BATCH):
+            chunk = kept[start : start + BATCH]
+            fresh.add(self.labels[chunk], self.vectors(chunk))
+        return fresh, kept
+
+    # -- search ---------------------------------------------------------------------------------------
+
+    def search(
+        self, vector: np.ndarray, k: int, ef: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best live positions for ``vector`` (cosine), best first: ``(scores, positions)``.
+
+        ``allowed`` restricts the search to these positions (a metadata filter). When few are allowed,
+        scoring them all reads fewer vectors than walking the graph (which visits about ``ef * m``
+        vectors, ``ef`` widened by the share allowed so that enough allowed ones are met), so it does that,
+        and is exact.
+        """
+        query = unit(np.asarray(vector, np.float32).reshape(1, -1))
+        bitmap = None
+        if allowed is not None:
+            allowed = allowed[self.live[allowed]]
+            live = self.live_count
+            if len(allowed) <= k or len(allowed) ** 2 <= ef * self.m * live:
+                scores = self.vectors(allowed) @ query[0]
+                best = np.argsort(-scores, kind="stable")[:k]
+                return scores[best], allowed[best]
+            mask = np.zeros(self.size, bool)
+            mask[allowed] = True
+            bitmap = np.packbits(mask, bitorder="little")
+            ef = min(live, math.ceil(ef * live / len(allowed)))
+        elif self._dead:
+            if self._live_bitmap is None:
+                self._live_bitmap = np.packbits(self.live, bitorder="little")
+            bitmap = self._live_bitmap
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(ef, k)
+        if bitmap is not None:
+            params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # bitmap outlives the call
+        scores, positions = self._graph.search(query, k, params=params)
+        found = positions[0] >= 0
+        return scores[0][found], positions[0][found].astype(np.int64)
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    def write(self, path: Path) -> None:
+        """Save the graph and its labels (not the dead marks: they are recomputed from the table)."""
+        faiss.write_index(self._ids, str(path))
+
+    @classmethod
+    def read(cls, path: Path, dimension: int) -> AnnIndex:
+        """Load a graph saved by :meth:`write`.
+
+        Raises:
+            ValueError: the file is not such a graph, or not of ``dimension``.
+        """
+        try:
+            ids = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise ValueError(f"faiss cannot read it ({str(exc).splitlines()[-1]})") from None
+        if not isinstance(ids, faiss.IndexIDMap):
+            raise ValueError(f"it holds a {type(ids).__name__}, not a labelled HNSW graph")
+        graph = faiss.downcast_index(ids.index)
+        if not isinstance(graph, faiss.IndexHNSWFlat) or graph.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise ValueError(f"it holds a {type(graph).__name__}, not an inner-product HNSW graph")
+        if graph.d != dimension or ids.id_map.size() != graph.ntotal:
+            raise ValueError(f"it has {graph.d} dimensions and {ids.id_map.size()} labels for {graph.ntotal} vectors")
+        index = cls.__new__(cls)
+        index._set(ids, graph)
+        if len(np.unique(index.labels)) != index.size:
+            raise ValueError("it repeats labels")
+        return index
+
+
+def load(folder: Path, dimension: int) -> AnnIndex | None:
+    """The graph saved in ``folder``, or ``None`` (nothing saved, or unusable: then with a warning)."""
+    meta_path = folder / "ann.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        path = folder / str(meta["file"])
+        if path.stat().st_size != meta["size"] or crc32(path) != meta["crc32"]:
+            raise ValueError("its size or checksum differs from the one recorded when it was saved")
+        return AnnIndex.read(path, dimension)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(
+            f"The saved ANN graph in {folder} is unusable ({exc}); it is rebuilt from the index.",
+            AnnRebuildWarning,
+            stacklevel=5,
+        )
+        return None
+
+
+def save(folder: Path, graph: AnnIndex, version: int) -> None:
+    """Write ``graph`` under a new name, then switch ``ann.json`` to it and remove the file it replaced.
+
+    A crash leaves the previous ``ann.json`` and its file intact; files nobody points to (a crash
+    mid-save, or two processes saving at once) are removed once an hour old.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = json.loads((folder / "ann.json").read_text(encoding="utf-8")).get("file")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    name = f"hnsw-{os.getpid()}-{time.time_ns()}.faiss"
+    graph.write(folder / name)
+    meta = {
+        "format": _FORMAT,
+        "file": name,
+        "size": (folder / name).stat().st_size,
+        "crc32": crc32(folder / name),
+        "table_version": version,
+        "rows": graph.size,
+        "m": graph.m,
+        "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp = folder / f".ann.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    os.replace(tmp, folder / "ann.json")
+    for old in folder.glob("hnsw-*.faiss"):  # POSIX: a process still reading one keeps it readable
+        if old.name != name and (old.name == previous or time.time() - old.stat().st_mtime > _ORPHAN_S):
+            old.unlink(missing_ok=True)
+
+
+def crc32(path: Path) -> int:
+    """The CRC-32 of a file, read in 16 MiB blocks."""
+    crc = 0
+    with path.open("rb") as file:
+        while block := file.read(1 << 24):
+            crc = zlib.crc32(block, crc)
+    return crc
