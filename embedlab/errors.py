@@ -36,3 +36,11 @@ class IndexMismatchError(EmbedlabError):
 
 class LLMEndpointError(EmbedlabError):
     """An LLM endpoint cannot be reached or refuses the request (wrong URL, server down, bad key or model)."""
+
+
+class MissingExtraError(EmbedlabError, ImportError):
+    """An optional part of embedlab needs packages that are not installed; the message names the extra."""
+
+
+class VariantError(EmbedlabError):
+    """A model variant cannot be used here: built for another CPU, or failing its parity with the source."""
