@@ -78,7 +78,12 @@ def distill_static(source: EmbeddingModel, vocabulary: list[str], settings: Stat
     transformer = source.st[0]
     dims = min(settings.pca_dims, source.info.dimension)
     static = distill_from_model(
-        transformer.auto_model, source.st.tokenizer, vocabulary=vocabulary or None, device="cpu", pca_dims=dims
+        transformer.auto_model,
+        source.st.tokenizer,
+        vocabulary=vocabulary or None,
+        device="cpu",
+        pca_dims=dims,
+        quantize_to="float32",  # model2vec's default float16 table gives NaN gradients when fine-tuned on CPU
     )
     tokenizer = static.tokenizer
     tokenizer.no_truncation()  # read whole texts: a static model has no length limit
