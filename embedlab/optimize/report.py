@@ -158,6 +158,11 @@ def _frontier(report: OptimizeReport) -> str:
     if floor is not None:
         axis.axhline(floor, color="#cf222e", linestyle="--", linewidth=1, label=f"loss budget {report.max_loss:.1%}")
     axis.set_xscale("log")
+    from matplotlib import ticker
+
+    axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_formatter(ticker.NullFormatter())
     axis.set_xlabel("documents per second, batch 32 (log scale, this machine)")
     axis.set_ylabel("NDCG@10 (95% CI)")
     axis.legend(loc="lower left", fontsize=8)
