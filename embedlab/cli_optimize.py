@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -45,7 +46,10 @@ def optimize_cmd(
         Path, typer.Option("--out", "-o", help="Folder for report.html, results.json and the variants.")
     ] = Path("optimize-output"),
 ) -> None:
-    """Build faster variants of MODEL, measure speed and quality on your data, keep the fastest within budget."""
+    """Build faster variants of MODEL, measure speed and quality on your data, keep the fastest within budget.
+
+    Variants are built in OUT/variants-TIMESTAMP; with --name the chosen one is registered and that folder removed.
+    """
     from embedlab.evaluate.data import BenchmarkWarning, load_beir
     from embedlab.optimize.run import optimize
     from embedlab.optimize.variants import KINDS
@@ -75,6 +79,7 @@ def optimize_cmd(
     html = report.save(out)
     console.print(f"report: {html}")
     if report.saved:
+        shutil.rmtree(work, ignore_errors=True)  # the chosen one is in the registry; the others are hundreds of MB
         console.print(f"[green]saved[/] {report.chosen} as {escape(str(name))}: {escape(report.saved)}")
     elif report.chosen == "torch":
         console.print(f"No variant is faster within a {max_loss:.1%} NDCG@10 loss: keep the source model.")
