@@ -82,7 +82,7 @@ def test_optimize_registers_the_fastest_variant_with_its_lineage(model, tiny_ben
     result = CliRunner().invoke(app, [*args, "--name", "fast", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "onnx-int8 *" in result.output and "saved onnx-int8 as fast" in result.output
-    assert (tmp_path / "out" / "report.html").is_file()
+    assert (tmp_path / "out" / "report.html").is_file() and not list((tmp_path / "out").glob("variants-*"))
     entry = ModelRegistry().get("fast")
     lineage = entry.lineage
     assert lineage.method == "optimize:onnx-int8" and lineage.base_fingerprint == model.fingerprint
