@@ -75,7 +75,7 @@ def distill_static(source: EmbeddingModel, vocabulary: list[str], settings: Stat
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Normalize, StaticEmbedding
 
-    transformer = source.st[0]
+    transformer: Any = source.st[0]
     dims = min(settings.pca_dims, source.info.dimension)
     static = distill_from_model(
         transformer.auto_model,
