@@ -28,7 +28,7 @@ from embedlab.evaluate import load_beir
 from embedlab.evaluate.data import BenchmarkWarning
 from embedlab.optimize import KINDS, OptimizeReport, optimize
 
-DATASETS = {"scifact": "scifact_beir", "esco": "esco_jobtitles"}
+DATASETS = {"esco": "esco_jobtitles", "scifact": "scifact_beir"}  # ESCO first: the static goal is on it
 TRANSFORMER_GOAL = (4.0, 0.01)  # docs/s ratio, largest relative NDCG@10 loss, on every set
 STATIC_GOAL = (50.0, 0.85)  # docs/s ratio, NDCG@10 kept, on ESCO
 
@@ -36,7 +36,7 @@ STATIC_GOAL = (50.0, 0.85)  # docs/s ratio, NDCG@10 kept, on ESCO
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=KINDS[1:], default=list(KINDS[1:]))
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "optimize")
     args = parser.parse_args()
