@@ -144,13 +144,14 @@ def _frontier(report: OptimizeReport) -> str:
     plt = pyplot()
     measured = [c for c in report.candidates if c.ok]
     figure, axis = plt.subplots(figsize=(8, 4.8))
-    for c in measured:
+    for number, c in enumerate(measured):
         estimate = c.quality["ndcg@10"]
         x = float(c.speed["docs_per_s"])
         axis.errorbar([x], [estimate["value"]], yerr=[[estimate["value"] - estimate["low"]],
                       [estimate["high"] - estimate["value"]]], fmt="o", capsize=4,
                       color="#cf222e" if c.kind == report.chosen else "#0969da")  # fmt: skip
-        axis.annotate(c.kind, (x, estimate["value"]), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        offset = (6, 6 - 14 * (number % 3))  # neighbours of similar speed get their labels on different lines
+        axis.annotate(c.kind, (x, estimate["value"]), textcoords="offset points", xytext=offset, fontsize=9)
     front = frontier(measured)
     axis.plot([float(c.speed["docs_per_s"]) for c in front], [c.quality["ndcg@10"]["value"] for c in front],
               color="grey", linewidth=1, linestyle="-", label="frontier")  # fmt: skip
@@ -165,5 +166,5 @@ def _frontier(report: OptimizeReport) -> str:
     axis.xaxis.set_minor_formatter(ticker.NullFormatter())
     axis.set_xlabel("documents per second, batch 32 (log scale, this machine)")
     axis.set_ylabel("NDCG@10 (95% CI)")
-    axis.legend(loc="lower left", fontsize=8)
+    axis.legend(loc="best", fontsize=8)
     return data_uri(figure)
