@@ -1,6 +1,6 @@
 """Every variant of the bundled model on SciFact test and ESCO job titles test: speed and NDCG@10 against torch fp32.
 
-    flock /tmp/embedlab-cpu.lock python bench/optimize.py                 # both sets, every variant (~40 min here)
+    flock /tmp/embedlab-cpu.lock python bench/optimize.py                 # both sets, every variant (~56 min here)
     python bench/optimize.py --datasets esco --variants onnx-int8 static    # a subset
 
 Runs embedlab's own path, :func:`embedlab.optimize.optimize`, once per set: each variant is built (OpenVINO
