@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[dev,serve]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[dev,serve,onnx,openvino,model2vec]"
 	touch $(STAMP)
 
 demo: setup

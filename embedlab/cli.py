@@ -23,6 +23,7 @@ from rich.table import Table
 
 from embedlab import __version__
 from embedlab.cli_adapt import register as register_adapt
+from embedlab.cli_optimize import register as register_optimize
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
@@ -49,6 +50,7 @@ bias_app = typer.Typer(help="Measure bias in a model and remove a bias direction
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(bias_app, name="bias")
 register_adapt(app)
+register_optimize(app)
 
 SetsOption = Annotated[
     Path | None, typer.Option(help="Folder of association tests (sent-bias JSON: targ1, targ2, attr1, attr2).")

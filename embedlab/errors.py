@@ -40,3 +40,11 @@ class LLMEndpointError(EmbedlabError):
 
 class IndexDataError(EmbedlabError):
     """An index's LanceDB data is missing or cannot be read (a deleted folder, missing manifests, I/O errors)."""
+
+
+class MissingExtraError(EmbedlabError, ImportError):
+    """An optional part of embedlab needs packages that are not installed; the message names the extra."""
+
+
+class VariantError(EmbedlabError):
+    """A model variant cannot be used here: built for another CPU, or failing its parity with the source."""

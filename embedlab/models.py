@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import socket
@@ -59,6 +60,7 @@ class ModelInfo:
     similarity: str
     modules: tuple[str, ...]
     weights_sha256: str | None = None  # set when the weights file was verified against a known hash
+    backend: str = "torch"  # or "onnx", "openvino": a variant made by embedlab.optimize
 
     @property
     def short_fingerprint(self) -> str:
@@ -85,7 +87,7 @@ class EmbeddingModel:
     @property
     def max_seq_length(self) -> int:
         """Tokens the model reads per text (follows later changes to ``st.max_seq_length``)."""
-        return int(self.st.max_seq_length or self.info.max_seq_length)
+        return _token_limit(self.st.max_seq_length) or self.info.max_seq_length
 
 
 def bundled_model_dir() -> Path:
@@ -201,12 +203,23 @@ def describe(
         path=str(path),
         fingerprint=fingerprint(st),
         dimension=int(dimension),
-        max_seq_length=int(st.max_seq_length or 0),
+        max_seq_length=_token_limit(st.max_seq_length),
         normalized="Normalize" in modules,
         similarity=str(st.similarity_fn_name),
         modules=modules,
         weights_sha256=weights_sha256,
+        backend=str(getattr(st, "backend", "torch")),
     )
+
+
+#: The token limit recorded for models that read whole texts (static models: ``max_seq_length`` is infinite).
+UNLIMITED_TOKENS = 2**31 - 1
+
+
+def _token_limit(value: float | None) -> int:
+    if value is None:
+        return 0
+    return UNLIMITED_TOKENS if math.isinf(value) else int(value)
 
 
 def fingerprint(st: SentenceTransformer) -> str:
@@ -215,7 +228,9 @@ def fingerprint(st: SentenceTransformer) -> str:
     It covers, in order: each module's type and space-relevant settings, the tokenizer (vocabulary,
     normaliser, pre-tokeniser, post-processor; not its truncation or padding), the output dimension, and
     the values, shapes and dtypes of all weights. Parameter names and file layout are left out so that a
-    re-saved model keeps its fingerprint.
+    re-saved model keeps its fingerprint. A model on another backend (an ONNX or OpenVINO variant, see
+    :mod:`embedlab.optimize.variants`) hashes the backend's name and its model files' bytes instead of
+    torch weights.
     """
     import torch
 
@@ -226,6 +241,12 @@ def fingerprint(st: SentenceTransformer) -> str:
         "dimension": st.get_embedding_dimension(),
     }
     digest.update(json.dumps(description, sort_keys=True).encode())
+    if getattr(st, "backend", "torch") != "torch":
+        from embedlab.optimize.variants import backend_files
+
+        digest.update(str(st.backend).encode())
+        for file in backend_files(st):
+            digest.update(bytes.fromhex(file_sha256(file)))
     for tensor in st.state_dict().values():
         array = tensor.detach().cpu().contiguous()
         digest.update(f"{tuple(array.shape)}{array.dtype}".encode())
@@ -263,8 +284,10 @@ def _tokenizer_signature(st: SentenceTransformer) -> str:
 def _load_sentence_transformer(path: Path, device: str | None) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
+    from embedlab.optimize.variants import load_kwargs  # the backend a saved variant runs on
+
     try:
-        return SentenceTransformer(str(path), device=device, local_files_only=True)
+        return SentenceTransformer(str(path), device=device, local_files_only=True, **load_kwargs(path))
     except (OSError, ValueError, KeyError) as exc:
         raise ModelNotFoundError(
             f"{path} is not a loadable sentence-transformers or transformers model: {exc}"

@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,7 @@ class Lineage:
     created: str = ""
     seconds: float = 0.0
     fingerprint: str = ""
+    variant: dict[str, Any] = field(default_factory=dict)  # embedlab.optimize.VariantInfo of a faster variant
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -90,6 +91,25 @@ def save_model(st: SentenceTransformer, out: str | Path, lineage: Lineage, *, ov
     """
     from embedlab.models import fingerprint
 
+    def write(tmp: Path) -> None:
+        st.save(str(tmp))
+        lineage.fingerprint = lineage.fingerprint or fingerprint(st)
+
+    return _publish(write, out, lineage, overwrite=overwrite)
+
+
+def save_folder(folder: str | Path, out: str | Path, lineage: Lineage, *, overwrite: bool = False) -> Path:
+    """Register a finished model folder (a variant, :mod:`embedlab.optimize`) as a copy, like :func:`save_model`.
+
+    ``lineage.fingerprint`` must already be set (the loaded variant's, :func:`embedlab.models.fingerprint`).
+    """
+    if not lineage.fingerprint:
+        raise InputError("A model folder is registered with its fingerprint in the lineage.")
+    return _publish(lambda tmp: shutil.copytree(folder, tmp), out, lineage, overwrite=overwrite)
+
+
+def _publish(write: Callable[[Path], object], out: str | Path, lineage: Lineage, *, overwrite: bool) -> Path:
+    """Write a model into a temporary sibling of ``out`` with ``write``, add its lineage, rename it into place."""
     out = Path(out).expanduser().resolve()
     if lineage.base and Path(lineage.base).expanduser().exists() and Path(lineage.base).resolve() == out:
         raise InputError(f"Refusing to save over the base model at {out}; choose another output folder.")
@@ -100,8 +120,7 @@ def save_model(st: SentenceTransformer, out: str | Path, lineage: Lineage, *, ov
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        st.save(str(tmp))
-        lineage.fingerprint = lineage.fingerprint or fingerprint(st)
+        write(tmp)
         lineage.created = lineage.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_lineage(tmp, lineage)
         if out.exists():

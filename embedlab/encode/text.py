@@ -123,6 +123,8 @@ def token_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Number of tokens of each text with the model's special tokens, before any truncation."""
     if not texts:
         return []
+    if not callable(tokenizer):  # a bare `tokenizers.Tokenizer`: a static model's, which reads whole texts
+        return [len(encoding.ids) for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
     with quiet_tokenizer():
         encoded = tokenizer(
             list(texts),

@@ -1,0 +1,113 @@
+"""``embedlab optimize MODEL --benchmark DIR``: the command line of :mod:`embedlab.optimize`.
+
+Example:
+    $ embedlab optimize default --benchmark esco_jobtitles --max-loss 0.01 --name minilm-fast
+    $ embedlab optimize ./my-model --benchmark my-bench --variant onnx-int8 --variant static --out optimize-output
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from embedlab.errors import InputError
+
+if TYPE_CHECKING:
+    from embedlab.adapt.data import TrainingSet
+    from embedlab.optimize.run import OptimizeReport
+
+console = Console()
+
+
+def optimize_cmd(
+    model: Annotated[str, typer.Argument(help="Source model: 'default', a directory, a registered name or hub id.")],
+    benchmark: Annotated[Path, typer.Option(help="A BEIR folder: quality is measured on its dev split, else test.")],
+    max_loss: Annotated[float, typer.Option(help="Largest relative NDCG@10 loss allowed (0.01 = 1%).")] = 0.01,
+    name: Annotated[
+        str | None, typer.Option(help="Register the fastest variant within the budget under this name.")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Benchmark split to measure quality on.")] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="Variants to try (repeat): onnx, onnx-int8, openvino, openvino-int8, static. Default: all."),
+    ] = None,
+    finetune_static: Annotated[
+        bool, typer.Option(help="Fine-tune the static variant on the benchmark's train pairs (MNRL) if it has them.")
+    ] = True,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for report.html, results.json and the variants.")
+    ] = Path("optimize-output"),
+) -> None:
+    """Build faster variants of MODEL, measure speed and quality on your data, keep the fastest within budget.
+
+    Variants are built in OUT/variants-TIMESTAMP; with --name the chosen one is registered and that folder removed.
+    """
+    from embedlab.evaluate.data import BenchmarkWarning, load_beir
+    from embedlab.optimize.run import optimize
+    from embedlab.optimize.variants import KINDS
+
+    kinds = tuple(variant or KINDS)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise InputError(f"Unknown variants {', '.join(unknown)}; choose from {', '.join(KINDS[1:])}.")
+    split = split or ("dev" if (benchmark / "qrels" / "dev.tsv").is_file() else "test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BenchmarkWarning)
+        bench = load_beir(benchmark, split=split)
+        train = _train_pairs(benchmark) if finetune_static and "static" in kinds else None
+    work = out / f"variants-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(f"quality on {escape(str(benchmark))} split {split}: {len(bench.queries)} queries")
+    report = optimize(
+        None if model == "default" else model,
+        bench,
+        work_dir=work,
+        kinds=kinds,  # type: ignore[arg-type]
+        max_loss=max_loss,
+        name=name,
+        train=train,
+        progress=lambda line: console.print(f"[dim]{escape(line)}[/]"),
+    )
+    print_report(report)
+    html = report.save(out)
+    console.print(f"report: {html}")
+    if report.saved:
+        shutil.rmtree(work, ignore_errors=True)  # the chosen one is in the registry; the others are hundreds of MB
+        console.print(f"[green]saved[/] {report.chosen} as {escape(str(name))}: {escape(report.saved)}")
+    elif report.chosen == "torch":
+        console.print(f"No variant is faster within a {max_loss:.1%} NDCG@10 loss: keep the source model.")
+    else:
+        console.print(f"Fastest within budget: {report.chosen} (in {escape(str(work))}; pass --name to register it).")
+
+
+def print_report(report: OptimizeReport) -> None:
+    """The table of :func:`embedlab.optimize.report.table_rows`."""
+    from embedlab.optimize.report import HEADERS, table_rows
+
+    table = Table(title=f"variants on this CPU ({report.cpu})")
+    for header in HEADERS:
+        table.add_column(header, no_wrap=header in ("variant", "docs/s", "x fp32"))
+    for row in table_rows(report):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+
+
+def _train_pairs(benchmark: Path) -> TrainingSet | None:
+    from embedlab.adapt.data import TrainingSet
+    from embedlab.evaluate.data import load_beir
+
+    if not (benchmark / "qrels" / "train.tsv").is_file():
+        return None
+    return TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``optimize`` to the main app."""
+    app.command("optimize")(optimize_cmd)
