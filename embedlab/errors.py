@@ -36,3 +36,7 @@ class IndexMismatchError(EmbedlabError):
 
 class LLMEndpointError(EmbedlabError):
     """An LLM endpoint cannot be reached or refuses the request (wrong URL, server down, bad key or model)."""
+
+
+class MissingExtraError(EmbedlabError, ImportError):
+    """An optional part of embedlab needs packages from an extra that is not installed (the message names it)."""
