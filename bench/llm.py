@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -60,7 +61,8 @@ def main() -> None:
     for runtime, count in runtimes:
         if args.runtime in ("both", runtime):
             results[runtime] = measure(runtime, sample[:count], args.threads)
-    print(f"\ndoc2query on SciFact abstracts, {args.threads} threads, {PER_DOC} queries asked per abstract")
+    print(f"\ndoc2query on SciFact abstracts, {args.threads} threads, {PER_DOC} queries asked per abstract "
+          f"(load average {os.getloadavg()[0]:.1f} at the end)")  # fmt: skip
     print(f"{'runtime':<14}{'docs':>6}{'load s':>9}{'s/doc':>8}{'docs/s':>8}{'queries/s':>11}{'3,000 queries':>15}")
     for runtime, row in results.items():
         count = dict(runtimes)[runtime]
