@@ -56,7 +56,8 @@ def install_cmd(
 def packs_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
     """List the model packs embedlab can install, and which are installed."""
     from embedlab.errors import ModelNotFoundError
-    from embedlab.packs import PACKS, installed, locate_parts
+    from embedlab.pack_sources import locate_parts
+    from embedlab.packs import PACKS, installed
 
     rows = []
     for pack in PACKS.values():

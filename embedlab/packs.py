@@ -25,23 +25,20 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from embedlab.errors import EmbedlabError, InputError, ModelChecksumError, ModelNotFoundError
+from embedlab import pack_sources
+from embedlab.errors import InputError, ModelChecksumError, ModelNotFoundError
 from embedlab.models import file_sha256
 
 PackKind = Literal["sentence-transformers", "gguf"]
@@ -49,7 +46,6 @@ Source = Literal["auto", "pip", "hub", "dir"]
 
 #: The file written last into an installed pack's folder: what was installed, from where, and its hashes.
 PACK_FILE = "embedlab-pack.json"
-_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -295,11 +291,11 @@ def install(
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared home
     try:
         if source == "pip":
-            origin = _from_packages(pack, staging, download=download, search_path=search_path)
+            origin = pack_sources.from_packages(pack, staging, download=download, search_path=search_path)
         elif source == "hub":
-            origin = _from_hub(pack, staging)
+            origin = pack_sources.from_hub(pack, staging)
         else:
-            origin = _from_dir(pack, Path(str(from_dir)).expanduser(), staging)
+            origin = pack_sources.from_dir(pack, Path(str(from_dir)).expanduser(), staging)
         digest = _check_sha256(staging / pack.weights, pack.weights_sha256, pack, origin)
         fingerprint = _check_fingerprint(pack, staging) if pack.kind == "sentence-transformers" else ""
         entry = InstalledPack(
@@ -320,121 +316,11 @@ def install(
     return entry
 
 
-def locate_parts(pack: ModelPack, *, search_path: Sequence[str] | None = None) -> list[Path]:
-    """The part files inside the installed packages, in order.
-
-    Raises:
-        ModelNotFoundError: a package is missing or of another version; the message gives the pip command.
-    """
-    found: list[Path] = []
-    problems: list[str] = []
-    for part in pack.parts:
-        dists = list(importlib.metadata.distributions(name=part.package, path=list(search_path or sys.path)))
-        if not dists:
-            problems.append(f"{part.package} is not installed")
-            continue
-        if dists[0].version != part.version:
-            problems.append(f"{part.package} is version {dists[0].version}, not {part.version}")
-            continue
-        file = Path(str(dists[0].locate_file(part.path)))
-        if not file.is_file():
-            problems.append(f"{part.package} {part.version} has no {part.path}")
-            continue
-        found.append(file)
-    if problems:
-        raise ModelNotFoundError(
-            f"Cannot install {pack.name} from its packages: {'; '.join(problems)}. Install them with "
-            f"`{pack.pip_command()}` (or pass --download to let embedlab run it"
-            + (f", or --source hub to download {pack.hub_repo} from the Hugging Face hub" if pack.hub_repo else "")
-            + ")."
-        )
-    return found
-
-
 def _not_installed(pack: ModelPack) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Model pack {pack.name!r} is not installed. Run `embedlab models install {pack.name}` "
         f"(its packages come from `{pack.pip_command()}`, which `make setup` runs)."
     )
-
-
-def _from_packages(pack: ModelPack, staging: Path, *, download: bool, search_path: Sequence[str] | None) -> str:
-    if not pack.parts:
-        raise ModelNotFoundError(f"{pack.name} has no pip packages; install it with --source hub.")
-    if download:
-        result = subprocess.run(shlex.split(pack.pip_command()), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise ModelNotFoundError(f"`{pack.pip_command()}` failed: {result.stderr.strip()[-2000:]}")
-        importlib.invalidate_caches()
-    parts = locate_parts(pack, search_path=search_path)
-    _check_space(staging, sum(part.stat().st_size for part in parts) * (2 if pack.archive_root else 1))
-    if not pack.archive_root:
-        _concatenate(parts, staging / pack.files[0])
-    else:
-        archive = staging / ".archive.zip"
-        _concatenate(parts, archive)
-        try:
-            _unzip(archive, pack, staging)
-        finally:
-            archive.unlink(missing_ok=True)
-    return ", ".join(pack.requirements())
-
-
-def _from_hub(pack: ModelPack, staging: Path) -> str:
-    if not pack.hub_repo:
-        raise ModelNotFoundError(f"{pack.name} has no hub repository; install it with --source pip.")
-    from huggingface_hub import snapshot_download
-
-    try:
-        folder = snapshot_download(pack.hub_repo, allow_patterns=list(pack.files), local_dir=staging / ".hub")
-    except Exception as exc:  # offline, unknown repo, HTTP errors: all mean "cannot download" here
-        raise ModelNotFoundError(
-            f"Could not download {pack.hub_repo} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
-            f"Offline, install its packages instead: `{pack.pip_command()}`."
-        ) from exc
-    _from_dir(pack, Path(folder), staging)
-    shutil.rmtree(staging / ".hub", ignore_errors=True)
-    return f"hub:{pack.hub_repo}"
-
-
-def _from_dir(pack: ModelPack, folder: Path, staging: Path) -> str:
-    missing = [file for file in pack.files if not (folder / file).is_file()]
-    if missing:
-        raise ModelNotFoundError(f"{folder} lacks files of {pack.name}: {', '.join(missing)}.")
-    for file in pack.files:
-        (staging / file).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / file, staging / file)
-    return f"dir:{folder.resolve()}"
-
-
-def _unzip(archive: Path, pack: ModelPack, staging: Path) -> None:
-    """Extract exactly ``pack.files`` from the archive's ``archive_root``; names come from the table, not the zip."""
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            names = set(zipped.namelist())
-            missing = [file for file in pack.files if f"{pack.archive_root}/{file}" not in names]
-            if missing:
-                raise ModelChecksumError(
-                    f"The archive of {pack.name} lacks {', '.join(missing)}: the packages are not the pinned "
-                    f"ones. Reinstall them: `{pack.pip_command()} --force-reinstall`."
-                )
-            for file in pack.files:
-                (staging / file).parent.mkdir(parents=True, exist_ok=True)
-                with zipped.open(f"{pack.archive_root}/{file}") as source, open(staging / file, "wb") as out:
-                    shutil.copyfileobj(source, out, _BLOCK)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-        raise ModelChecksumError(
-            f"The parts of {pack.name} do not form a valid zip archive ({exc}): a part is missing, damaged or "
-            f"not the pinned one. Reinstall them: `{pack.pip_command()} --force-reinstall`."
-        ) from exc
-
-
-def _concatenate(parts: Sequence[Path], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as target:
-        for part in parts:
-            with open(part, "rb") as source:
-                shutil.copyfileobj(source, target, _BLOCK)
 
 
 def _check_sha256(path: Path, expected: str, pack: ModelPack, origin: str = "") -> str:
@@ -465,15 +351,6 @@ def _check_fingerprint(pack: ModelPack, folder: Path) -> str:
             f"fingerprint {actual}, expected {pack.fingerprint}; nothing was installed."
         )
     return actual
-
-
-def _check_space(folder: Path, needed: int) -> None:
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise EmbedlabError(
-            f"Installing needs about {needed / 1e9:.1f} GB free in {folder.parent}, only {free / 1e9:.1f} GB is; "
-            "free some space or set EMBEDLAB_HOME to another disk."
-        )
 
 
 def _replace(staging: Path, target: Path) -> None:

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from embedlab import load_model
 from embedlab.cli import app
 from embedlab.errors import InputError, ModelChecksumError, ModelNotFoundError
-from embedlab.packs import PACK_FILE, PACKS, ModelPack, PackPart, install, installed, locate_parts, verified_path
+from embedlab.pack_sources import locate_parts
+from embedlab.packs import PACK_FILE, PACKS, ModelPack, PackPart, install, installed, verified_path
 
 runner = CliRunner()
 FILES = ("config.json", "modules.json", "tokenizer.json", "tokenizer_config.json", "1_Pooling/config.json",

@@ -14,7 +14,8 @@ import pytest
 from embedlab import EmbeddingModel, Encoder, load_model
 from embedlab.errors import ModelNotFoundError
 from embedlab.evaluate import load_pairs, sts_correlation
-from embedlab.packs import PACKS, install, locate_parts, verified_path
+from embedlab.pack_sources import locate_parts
+from embedlab.packs import PACKS, install, verified_path
 
 pytestmark = pytest.mark.slow
 

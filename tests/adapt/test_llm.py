@@ -12,7 +12,8 @@ from embedlab import Encoder
 from embedlab.adapt.llm import LocalLLM, local_doc2query, resolve_gguf
 from embedlab.adapt.synthetic import synthesize
 from embedlab.errors import MissingExtraError, ModelNotFoundError
-from embedlab.packs import PACKS, install, locate_parts
+from embedlab.pack_sources import locate_parts
+from embedlab.packs import PACKS, install
 
 
 @pytest.fixture
