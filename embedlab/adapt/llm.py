@@ -8,7 +8,7 @@ Two runtimes read it:
 - ``"llama.cpp"`` (default): llama-cpp-python runs the quantised weights as they are. It comes with the
   ``llm`` extra (``pip install 'embedlab[llm]'``, compiled from source at install time).
 - ``"transformers"``: transformers dequantises the GGUF to float32 (needs the ``gguf`` package, also in the
-  extra) and generates with torch; several times slower here (``bench/llm.py``), kept for machines where
+  extra) and generates with torch; 6.8x slower here (``bench/llm.py``), kept for machines where
   llama.cpp cannot be built.
 
 :func:`local_doc2query` is :func:`embedlab.adapt.synthetic.doc2query` with this model instead of an
