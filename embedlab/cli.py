@@ -24,6 +24,7 @@ from rich.table import Table
 from embedlab import __version__
 from embedlab.cli_adapt import register as register_adapt
 from embedlab.cli_optimize import register as register_optimize
+from embedlab.cli_packs import register as register_packs
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
@@ -39,7 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="List and inspect embedding models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, inspect and install embedding models.", no_args_is_help=True)
 cache_app = typer.Typer(help="Inspect or clear the embedding cache.", no_args_is_help=True)
 benchmark_app = typer.Typer(help="Build benchmarks from your own data.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -51,6 +52,7 @@ app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(bias_app, name="bias")
 register_adapt(app)
 register_optimize(app)
+register_packs(models_app)
 
 SetsOption = Annotated[
     Path | None, typer.Option(help="Folder of association tests (sent-bias JSON: targ1, targ2, attr1, attr2).")
@@ -187,11 +189,20 @@ def similarity(
 
 @models_app.command("list")
 def models_list(as_json: JsonOption = False) -> None:
-    """List the models that load offline: the bundled default, registered adapted models, the hub cache."""
+    """List the models that load offline: bundled, installed packs, registered adapted models, the hub cache."""
     from embedlab.models import DEFAULT_MODEL_NAME, bundled_model_dir, cached_hub_models
+    from embedlab.packs import installed_packs
     from embedlab.registry import ModelRegistry
 
     rows = [{"name": DEFAULT_MODEL_NAME, "source": "bundled", "path": str(bundled_model_dir())}]
+    rows += [
+        {
+            "name": entry.name,
+            "source": f"pack ({entry.kind}, sha256 {entry.weights_sha256[:12]}…)",
+            "path": str(entry.path),
+        }
+        for entry in installed_packs()
+    ]
     rows += [
         {
             "name": entry.name,

@@ -43,6 +43,10 @@ PairsOption = Annotated[
 ]
 BenchmarkOption = Annotated[Path | None, typer.Option(help="A BEIR folder; its train split is the training data.")]
 EpochsOption = Annotated[int, typer.Option(min=1, help="Passes over the training data.")]
+LLM_MODEL_HELP = (
+    "Model name at --llm-base-url; without a URL, a local GGUF model run in-process: a pack "
+    "(qwen2.5-coder-0.5b-gguf, `embedlab models install` it) or a .gguf file (needs embedlab[llm])."
+)
 SeedOption = Annotated[int, typer.Option(help="Random seed (data order, sampling, initialisation).")]
 
 
@@ -203,7 +207,7 @@ def synth_cmd(
     llm_base_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible endpoint for doc2query (e.g. http://localhost:11434/v1).")
     ] = None,
-    llm_model: Annotated[str | None, typer.Option(help="Model name at --llm-base-url.")] = None,
+    llm_model: Annotated[str | None, typer.Option(help=LLM_MODEL_HELP)] = None,
     llm_api_key: Annotated[str | None, typer.Option(help="Bearer key for --llm-base-url.")] = None,
     per_doc: Annotated[int | None, typer.Option(help="Queries per document.")] = None,
     k: Annotated[int, typer.Option(help="Round trip: the document must be in the top k.")] = 10,
@@ -243,7 +247,7 @@ def auto_cmd(
     report: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the strategy's epochs.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for doc2query.")] = None,
-    llm_model: Annotated[str | None, typer.Option(help="Model name at --llm-base-url.")] = None,
+    llm_model: Annotated[str | None, typer.Option(help=LLM_MODEL_HELP)] = None,
     strategy: Annotated[
         str | None,
         typer.Option(

@@ -51,7 +51,7 @@ class ModelInfo:
     """What identifies a loaded model and what callers need to know to use it."""
 
     name: str
-    source: str  # "bundled", "local" or "hub"
+    source: str  # "bundled", "local", "registry", "pack" or "hub"
     path: str
     fingerprint: str
     dimension: int
@@ -144,7 +144,8 @@ def load_model(
 
     Args:
         spec: ``None`` for the bundled all-MiniLM-L6-v2, a directory, a registered model's name
-            (:mod:`embedlab.registry`), or a hub id.
+            (:mod:`embedlab.registry`), an installed model pack's name (:mod:`embedlab.packs`, verified
+            like the bundled model), or a hub id.
         device: torch device ("cpu", "cuda", ...); ``None`` lets sentence-transformers choose.
         expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Always checked
             for the bundled model.
@@ -158,6 +159,8 @@ def load_model(
         >>> model.info.dimension
         384
     """
+    from embedlab.packs import embedding_model_dir
+
     if spec is None or str(spec) in DEFAULT_ALIASES:
         path, source, name = bundled_model_dir(), "bundled", DEFAULT_MODEL_NAME
         expected_sha256 = expected_sha256 or DEFAULT_MODEL_SHA256
@@ -165,6 +168,9 @@ def load_model(
         path, source, name = Path(spec).expanduser().resolve(), "local", str(spec)
     elif (registered := _registered(str(spec))) is not None:
         path, source, name = registered, "registry", str(spec)
+    elif (pack := embedding_model_dir(str(spec))) is not None:
+        (path, name, pinned), source = pack, "pack"
+        expected_sha256 = expected_sha256 or pinned
     elif not _HUB_ID.fullmatch(str(spec)):
         raise ModelNotFoundError(f"No model directory at {spec!r} (and it is not a hub id either).")
     else:

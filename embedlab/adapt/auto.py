@@ -116,7 +116,8 @@ def adapt_auto(
         base: the model to adapt (default: the bundled one); it is never modified.
         seed: for splits, sampling and training.
         llm_base_url: an OpenAI-compatible endpoint for doc2query in the ``synthetic`` strategy.
-        llm_model: the model name at ``llm_base_url``.
+        llm_model: the model name at ``llm_base_url``; without a URL, a local GGUF model (pack name or path)
+            run in-process by :mod:`embedlab.adapt.llm`.
         strategy: one of :data:`STRATEGIES` instead of the table's choice; all but
             :data:`WITHOUT_LABELS` need labelled train pairs.
         show_progress: progress bars.

