@@ -356,6 +356,15 @@ def eval_(
     text_field: Annotated[str, typer.Option(help="Text field of --labels.")] = "text",
     label_field: Annotated[str, typer.Option(help="Label field of --labels.")] = "label",
     k: Annotated[int, typer.Option(help="Documents retrieved per query.")] = 100,
+    corpus_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rank only the judged documents plus a seeded sample of the others, N in all (as fine-tuning's "
+            "dev_corpus_size).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --corpus-size sample.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for results.json and report.html.")] = Path("eval-output"),
     cache: Annotated[bool, typer.Option(help="Use the persistent embedding cache.")] = True,
 ) -> None:
@@ -367,9 +376,12 @@ def eval_(
     if benchmark is None and sts is None and labels is None:
         raise EmbedlabError("Nothing to evaluate: give --benchmark, --sts and/or --labels.")
     labelled = load_labelled(labels, text_field=text_field, label_field=label_field) if labels else None
+    bench = load_beir(benchmark, split=split) if benchmark else None
+    if bench is not None and corpus_size is not None:
+        bench = bench.sample(corpus_size, seed=seed)
     report = run_evaluation(
         [None if spec == "default" else spec for spec in (model or ["default"])],
-        benchmark=load_beir(benchmark, split=split) if benchmark else None,
+        benchmark=bench,
         bm25=bm25,
         sts=load_pairs(sts) if sts else None,
         clustering=labelled,
@@ -378,28 +390,13 @@ def eval_(
         cache=cache,
     )
     paths = report.save(out)
-    table = Table(title=f"{report.benchmark.get('name', 'evaluation')} (95% CI; vs {report.baseline})")
-    table.add_column("system")
-    shown = [m for m in report.metrics if m in ("ndcg@10", "mrr@10", "recall@100")]
-    for metric in shown:
-        table.add_column(metric, justify="right")
-    verdicts = {(c.system, c.metric): c.test for c in report.comparisons}
-    for system in report.systems:
-        if system.retrieval is None:
-            continue
-        cells = []
-        for metric in shown:
-            test = verdicts.get((system.name, metric))
-            mark = "" if test is None else {"better": " ▲", "worse": " ▼"}.get(test.verdict, " =")
-            cells.append(f"{system.retrieval.ci[metric]}{mark}")
-        table.add_row(system.name, *cells)
-    if shown:
+    for task, info in report.tasks.items():
+        table = Table(title=f"{info['data'].get('name', info['title'])} (95% CI; vs {report.baseline})")
+        for column in ("system", *info["headline"]):
+            table.add_column(column, justify="left" if column == "system" else "right")
+        for row in report.rows(task):
+            table.add_row(*row)
         console.print(table)
-    for system in report.systems:
-        for task in ("sts", "clustering", "classification"):
-            scores = getattr(system, task)
-            if scores:
-                console.print(f"{system.name} {task}: " + ", ".join(f"{n} {e}" for n, e in scores.items()))
     console.print(f"wrote {paths['results']} and {paths['report']}")
 
 

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from embedlab.adapt.data import TrainingSet
-from embedlab.adapt.negatives import Strategy
 from embedlab.errors import InputError
+from embedlab.evaluate.data import RetrievalBenchmark
 
 adapt_app = typer.Typer(help="Adapt a model to your domain; every result is registered with its lineage.",
                         no_args_is_help=True)  # fmt: skip
@@ -63,7 +63,8 @@ def _output(out: Path | None, name: str | None, method: str) -> Path:
 
 def _training_data(
     pairs: Path | None, benchmark: Path | None, dev_fraction: float, seed: int
-) -> tuple[TrainingSet, TrainingSet | None]:
+) -> tuple[TrainingSet, RetrievalBenchmark | TrainingSet | None]:
+    """The training set, and the dev split: the benchmark's (graded, as on disk), or held out of train."""
     from embedlab.adapt.data import read_training_pairs
     from embedlab.evaluate.data import BenchmarkWarning, load_beir
 
@@ -77,7 +78,7 @@ def _training_data(
             warnings.simplefilter("ignore", BenchmarkWarning)
             train = TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
             if (benchmark / "qrels" / "dev.tsv").is_file():
-                return train, TrainingSet.from_benchmark(load_beir(benchmark, split="dev"))
+                return train, load_beir(benchmark, split="dev")
     if dev_fraction <= 0 or len(train.queries) < 10:
         return train, None
     return train.split(dev_fraction, seed=seed)
@@ -115,6 +116,10 @@ def finetune_cmd(
     mini_batch_size: Annotated[int, typer.Option(min=1, help="cached_mnrl: texts per forward pass.")] = 16,
     dev_fraction: Annotated[float, typer.Option(help="Queries held out for dev evaluation (0: none).")] = 0.1,
     checkpoint_steps: Annotated[int | None, typer.Option(help="Checkpoint (and evaluate) every N steps.")] = None,
+    dev_corpus_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score dev against the judged documents plus a sample, N in all (default: all)."),
+    ] = None,
     seed: SeedOption = 0,
 ) -> None:
     """Fine-tune on (query, document) pairs; evaluate on a dev split; keep the best; resume if killed."""
@@ -133,6 +138,7 @@ def finetune_cmd(
         matryoshka_dims=tuple(int(d) for d in matryoshka.split(",")) if matryoshka else None,
         mini_batch_size=mini_batch_size,
         checkpoint_steps=checkpoint_steps,
+        dev_corpus_size=dev_corpus_size,
         seed=seed,
     )
     _report(finetune(base, train, out=_output(out, name, "finetune"), config=config, dev=dev))
@@ -264,11 +270,11 @@ def auto_cmd(
                         llm_base_url=llm_base_url, llm_model=llm_model, strategy=strategy)  # fmt: skip
     console.print(f"strategy: [bold]{result.strategy}[/] ({result.reason})")
     table = Table(title=f"{result.report.benchmark.get('name')} test (95% CI)")
-    for column in ("system", "ndcg@10", "mrr@10", "recall@100"):
+    shown = ["ndcg@10", "mrr@10", "recall@100"]
+    for column in ("system", *shown):
         table.add_column(column)
-    for system in result.report.systems:
-        if system.retrieval is not None:
-            table.add_row(system.name, *(str(system.retrieval.ci[m]) for m in ("ndcg@10", "mrr@10", "recall@100")))
+    for row in result.report.rows("retrieval", shown):
+        table.add_row(*row)
     console.print(table)
     comparison = result.comparison
     if comparison:
@@ -295,20 +301,24 @@ def negatives_mine(
     seed: SeedOption = 0,
 ) -> None:
     """Mine negatives (random, BM25 or embedding neighbours) behind a false-negative guard."""
-    from embedlab.adapt.finetune import FinetuneConfig, training_rows
-    from embedlab.adapt.negatives import mine_negatives
+    from embedlab.adapt.losses import training_rows
+    from embedlab.adapt.negatives import mine_negatives, miner
     from embedlab.encode import Encoder
     from embedlab.io import write_records
 
     train, _ = _training_data(pairs, benchmark, 0.0, seed)
-    if strategy not in ("random", "bm25", "embedding"):
-        raise InputError(f"Unknown strategy {strategy!r}: choose random, bm25 or embedding.")
-    chosen: Strategy = strategy  # type: ignore[assignment]
-    encoder = Encoder(model, cache=True) if chosen == "embedding" else None
+    encoder = Encoder(model, cache=True) if miner(strategy).uses_model else None
     mined = mine_negatives(
-        train, chosen, n=n, encoder=encoder, max_rank=max_rank, skip_top=skip_top, margin=margin, seed=seed
+        train,
+        strategy,  # type: ignore[arg-type]
+        n=n,
+        encoder=encoder,
+        max_rank=max_rank,
+        skip_top=skip_top,
+        margin=margin,
+        seed=seed,
     )
-    rows = training_rows(train, mined.negatives, FinetuneConfig(n_negatives=n))
+    rows = training_rows(train, mined.negatives, "mnrl", n)
     write_records(output, [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)])
     console.print(f"wrote {len(rows['anchor'])} rows to {output}; guard skipped {mined.skipped}")
 

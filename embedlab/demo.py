@@ -36,7 +36,7 @@ from embedlab.check import check_embeddings
 from embedlab.encode import EmbeddingCache, Encoder
 from embedlab.encode.text import token_counts
 from embedlab.errors import EmbedlabError
-from embedlab.evaluate import RetrievalBenchmark, evaluate
+from embedlab.evaluate import RetrievalBenchmark
 from embedlab.evaluate.suite import SystemResult, build_report
 from embedlab.index import Index
 from embedlab.io import write_embeddings
@@ -237,7 +237,10 @@ def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Conso
     shutil.rmtree(folder, ignore_errors=True)
     index = Index.create(folder, encoder)
     index.add({"id": doc_id, "text": text} for doc_id, text in bench.corpus.items())
-    results = {mode: evaluate(index.search_fn(mode), bench) for mode in ("vector", "bm25", "hybrid")}
+    from embedlab.evaluate.evaluators import RetrievalEvaluator
+
+    evaluator = RetrievalEvaluator(bench)
+    results = {mode: evaluator.search(index.search_fn(mode)) for mode in ("vector", "bm25", "hybrid")}
     table = Table("search", "NDCG@10 (95% CI)", "MRR@10", "ms/query")
     for mode, result in results.items():
         table.add_row(
@@ -247,8 +250,8 @@ def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Conso
         f"{len(bench.queries)} queries (a docstring's first line) against {len(bench.corpus)} docstring bodies"
     )
     console.print(table)
-    systems = [SystemResult(name=mode, kind="index", retrieval=r, speed=dict(r.speed)) for mode, r in results.items()]
-    evaluation = build_report(systems, bench)  # vector is the baseline the others are tested against
+    systems = [SystemResult(mode, "index", results={evaluator.name: r}) for mode, r in results.items()]
+    evaluation = build_report(systems, [evaluator])  # vector is the baseline the others are tested against
     evaluation.save(out / "eval")
     test = next(c.test for c in evaluation.comparisons if c.system == "hybrid" and c.metric == "ndcg@10")
     console.print(f"hybrid vs vector NDCG@10: {test.difference} p={test.p_value:.4f}: {test.verdict}")

@@ -26,9 +26,11 @@ from typing import Any
 
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
+from embedlab.adapt.losses import loss_spec
 from embedlab.adapt.negatives import mine_negatives
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
+from embedlab.evaluate.data import RetrievalBenchmark
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.registry import write_lineage
 
@@ -172,7 +174,7 @@ def augmented_sbert(
     train: TrainingSet,
     *,
     out: str | Path,
-    dev: TrainingSet | None = None,
+    dev: RetrievalBenchmark | TrainingSet | None = None,
     config: FinetuneConfig | None = None,
     cross_encoder_config: CrossEncoderConfig | None = None,
     cross_encoder: str | Path | None = None,
@@ -187,7 +189,7 @@ def augmented_sbert(
     from sentence_transformers.cross_encoder import CrossEncoder
 
     config = config or FinetuneConfig(loss="cosent", batch_size=16)
-    if config.loss not in ("cosent", "cosine", "contrastive"):
+    if not loss_spec(config.loss).scored:
         raise InputError(
             f"Augmented SBERT trains on scored pairs: use loss cosent, cosine or contrastive, not {config.loss}."
         )

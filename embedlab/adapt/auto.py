@@ -31,7 +31,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
@@ -44,8 +44,9 @@ from embedlab.models import EmbeddingModel, load_model
 from embedlab.registry import write_lineage
 
 FEW_PAIRS, SOME_PAIRS, MANY_PAIRS = 50, 500, 10_000
-STRATEGIES = ("tsdae", "synthetic", "finetune", "hard-negatives", "curriculum")
-WITHOUT_LABELS = ("tsdae", "synthetic")  # the strategies that run on unlabelled text alone
+AutoStrategy = Literal["tsdae", "synthetic", "finetune", "hard-negatives", "curriculum"]
+STRATEGIES: tuple[AutoStrategy, ...] = get_args(AutoStrategy)
+WITHOUT_LABELS: tuple[AutoStrategy, ...] = ("tsdae", "synthetic")  # the strategies that run on unlabelled text alone
 
 
 @dataclass
@@ -167,14 +168,16 @@ def adapt_auto(
     return AutoResult(strategy=chosen, reason=reason, adapted=adapted, report=evaluation, files=files)
 
 
-def _train_dev(root: Path, test: RetrievalBenchmark, seed: int) -> tuple[TrainingSet | None, TrainingSet | None]:
+def _train_dev(
+    root: Path, test: RetrievalBenchmark, seed: int
+) -> tuple[TrainingSet | None, RetrievalBenchmark | TrainingSet | None]:
+    """The train split, and the dev split (graded, as on disk) or 10% of the train queries held out."""
     if not (root / "qrels" / "train.tsv").is_file():
         return None, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BenchmarkWarning)
         train = TrainingSet.from_benchmark(load_beir(root, split="train"))
-        has_dev = (root / "qrels" / "dev.tsv").is_file()
-        dev = TrainingSet.from_benchmark(load_beir(root, split="dev")) if has_dev else None
+        dev = load_beir(root, split="dev") if (root / "qrels" / "dev.tsv").is_file() else None
     splits = {"train": set(train.queries), "test": set(test.queries), "dev": set(dev.queries) if dev else set()}
     for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
         leaked = sorted(splits[first] & splits[second])

@@ -5,10 +5,15 @@ the training rows for the chosen loss, trains with :class:`~sentence_transformer
 (warmup, learning rate, epochs, batch size, seed), evaluates on a dev split during training, keeps the
 best checkpoint, and saves the result with its lineage (:mod:`embedlab.registry`).
 
-Losses: ``mnrl`` (MultipleNegativesRankingLoss, in-batch negatives plus any mined ones, the default),
-``cached_mnrl`` (the same with gradient caching: a large effective batch in small memory), ``triplet``,
-``contrastive`` (positive vs negative pairs), ``cosine`` and ``cosent`` (scored pairs). ``matryoshka_dims``
-wraps any of them in MatryoshkaLoss so truncated embeddings stay useful.
+The dev split is scored by an :class:`~embedlab.evaluate.evaluator.Evaluator` (by default a
+:class:`~embedlab.evaluate.evaluators.RetrievalEvaluator` named ``dev`` over the whole dev corpus, graded
+relevance): the same code as ``embedlab eval``, so the dev figures in the lineage are what ``embedlab eval
+--split dev`` gives for the saved model.
+
+Losses (:mod:`embedlab.adapt.losses`): ``mnrl`` (MultipleNegativesRankingLoss, in-batch negatives plus any
+mined ones, the default), ``cached_mnrl`` (the same with gradient caching: a large effective batch in small
+memory), ``triplet``, ``contrastive`` (positive vs negative pairs), ``cosine`` and ``cosent`` (scored
+pairs). ``matryoshka_dims`` wraps any of them in MatryoshkaLoss so truncated embeddings stay useful.
 
 With ``negatives="curriculum"`` each epoch is a stage with its own negatives, easy to hard
 (:func:`~embedlab.adapt.negatives.curriculum`); embedding negatives are mined with the model as trained
@@ -33,12 +38,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from embedlab.adapt.data import TrainingSet
+from embedlab.adapt.losses import Loss, loss_spec
 from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_negatives
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
+from embedlab.evaluate.data import RetrievalBenchmark
 from embedlab.models import EmbeddingModel, describe, load_model
 from embedlab.registry import Lineage, data_hash, save_model
 
@@ -46,9 +51,8 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
-Loss = Literal["mnrl", "cached_mnrl", "triplet", "contrastive", "cosine", "cosent"]
-LOSSES: tuple[Loss, ...] = ("mnrl", "cached_mnrl", "triplet", "contrastive", "cosine", "cosent")
-_NEEDS_NEGATIVES = ("triplet", "contrastive", "cosine", "cosent")
+    from embedlab.evaluate.evaluator import Evaluator
+
 _DONE = "done.json"
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,9 @@ class FinetuneConfig:
     ``negatives``: ``None`` (in-batch only; losses that need explicit negatives then use random ones),
     a strategy (``random``, ``bm25``, ``embedding``) or ``curriculum``. ``checkpoint_steps``: save (and,
     with a dev set, evaluate) every so many steps; default: every epoch, at most every 200 steps.
+    ``dev_corpus_size``: score the dev queries against their judged documents plus a sample of the others
+    (seeded by ``seed``), this many documents in all, instead of the whole corpus; ``embedlab eval
+    --corpus-size N --seed S`` reproduces it.
     """
 
     loss: Loss = "mnrl"
@@ -75,20 +82,19 @@ class FinetuneConfig:
     matryoshka_dims: tuple[int, ...] | None = None
     mini_batch_size: int = 16
     checkpoint_steps: int | None = None
-    dev_corpus_size: int = 2000
+    dev_corpus_size: int | None = None
     max_steps: int = -1
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise InputError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        spec = loss_spec(self.loss)
         if self.negatives is not None and self.negatives not in (*STRATEGIES, "curriculum"):
             raise InputError(f"Unknown negatives {self.negatives!r}; choose {', '.join(STRATEGIES)} or curriculum.")
         for name in ("epochs", "batch_size", "n_negatives", "mini_batch_size", "dev_corpus_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if not 0 < self.lr < 1:
             raise InputError(f"lr must be in (0, 1), got {self.lr}.")
-        if self.loss in ("mnrl", "cached_mnrl") and self.batch_size < 2:
+        if spec.in_batch and self.batch_size < 2:
             raise InputError("In-batch negatives need batch_size >= 2.")
 
 
@@ -115,7 +121,7 @@ def finetune(
     *,
     out: str | Path,
     config: FinetuneConfig | None = None,
-    dev: TrainingSet | None = None,
+    dev: RetrievalBenchmark | TrainingSet | Evaluator | None = None,
     work_dir: str | Path | None = None,
     method: str = "finetune",
     show_progress: bool = True,
@@ -127,8 +133,9 @@ def finetune(
         train: queries with relevant documents; its corpus supplies negatives.
         out: the folder to write (must not exist yet).
         config: hyper-parameters (:class:`FinetuneConfig`).
-        dev: held-out queries scored during training (NDCG@10 over ``dev_corpus_size`` documents: the
-            dev positives plus a seeded sample); without it the last checkpoint is kept.
+        dev: held-out queries scored at every checkpoint, by NDCG@10 with graded relevance over the
+            whole corpus (or ``config.dev_corpus_size`` documents), or any evaluator (its primary metric
+            picks the best checkpoint); without it the last checkpoint is kept.
         work_dir: checkpoints and stage data (default: ``.<out name>.work`` beside ``out``); removed
             after success, reused to resume after a kill.
         method: the method name recorded in the lineage.
@@ -151,22 +158,22 @@ def finetune(
     _prepare_work(work, {"config": asdict(config), "data_hash": hashed, "base": base_model.info.fingerprint})
     st = copy.deepcopy(base_model.st)
     started = time.perf_counter()
-    evaluator = _dev_evaluator(dev, config) if dev is not None and dev.n_pairs else None
+    evaluator = _dev_evaluator(dev, config)
     dev_scores: list[dict[str, Any]] = []
     if evaluator is not None:
-        dev_scores.append({"stage": "base", **_score(evaluator, st)})
+        dev_scores.append({"stage": "base", **evaluator.scores(st)})
 
     stages: list[Strategy | None]
     if config.negatives == "curriculum":
         stages = list(curriculum(config.epochs))
-    elif config.negatives is None and config.loss in _NEEDS_NEGATIVES:
+    elif config.negatives is None and not loss_spec(config.loss).in_batch:
         stages = ["random"]
     else:
         stages = [config.negatives]
     epochs_per_stage = 1 if config.negatives == "curriculum" else config.epochs
     history: list[dict[str, Any]] = []
     resumed = False
-    best: tuple[float, dict[str, Any]] | None = None
+    best: dict[str, Any] | None = None
     best_state: dict[str, Any] | None = None
     for number, strategy in enumerate(stages):
         stage_dir = work / f"stage-{number}"
@@ -177,31 +184,41 @@ def finetune(
             resumed = True
         else:
             rows = _stage_rows(stage_dir, train, st, strategy, config, show_progress, number)
-            stage_resumed, stage_history = _train(st, rows, stage_dir, evaluator, config, epochs_per_stage, number)
+            stage_resumed, stage_history, kept = _train(
+                st, rows, stage_dir, evaluator, config, epochs_per_stage, number
+            )
             resumed = resumed or stage_resumed
             history += stage_history
-            record = {"stage": number, "negatives": strategy}
-            if evaluator is not None:
-                record.update(_score(evaluator, st))
+            record = {"stage": number, "negatives": strategy, **kept}
             st.save(str(stage_dir / "model"))
             _write_json(done, record)
         dev_scores.append(record)
-        if "ndcg@10" in record and (best is None or record["ndcg@10"] > best[0]):
-            best = (record["ndcg@10"], record)
+        if evaluator is not None and (best is None or _better(evaluator, record, best)):
+            best = record
             best_state = copy.deepcopy(st.state_dict())
     if best_state is not None:
         st.load_state_dict(best_state)
-    if best is not None and evaluator is not None and best[0] < dev_scores[0].get("ndcg@10", 0.0):
-        log.warning("No stage beat the base model on the dev set (%.4f < %.4f).", best[0], dev_scores[0]["ndcg@10"])
+    if evaluator is not None and best is not None and not _better(evaluator, best, dev_scores[0]):
+        primary = evaluator.primary
+        base_score = dev_scores[0][primary]
+        log.warning("No stage beat the base model on dev (%s %.4f, base %.4f).", primary, best[primary], base_score)
 
+    data: dict[str, Any] = {
+        "name": train.name,
+        "queries": len(train.queries),
+        "pairs": train.n_pairs,
+        "corpus": len(train.corpus),
+    }
+    if evaluator is not None:
+        data["dev"] = {"evaluator": evaluator.name, "primary": evaluator.primary, **evaluator.summary()}
     lineage = Lineage(
         method=method,
         base=base_model.info.name if base_model.info.source != "local" else base_model.info.path,
         base_fingerprint=base_model.info.fingerprint,
         data_hash=hashed,
-        data={"name": train.name, "queries": len(train.queries), "pairs": train.n_pairs, "corpus": len(train.corpus)},
+        data=data,
         params={**asdict(config), "stages": [s or "in-batch" for s in stages]},
-        metrics={"dev": best[1] if best else {}, "dev_base": dev_scores[0] if evaluator is not None else {}},
+        metrics={"dev": best or {}, "dev_base": dev_scores[0] if evaluator is not None else {}},
         seconds=round(time.perf_counter() - started, 1),
     )
     path = save_model(st, out, lineage)
@@ -248,67 +265,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def build_loss(st: SentenceTransformer, config: FinetuneConfig) -> Any:
-    """The sentence-transformers loss object for ``config.loss`` (wrapped in MatryoshkaLoss if asked)."""
-    from sentence_transformers.sentence_transformer import losses
-
-    loss: Any
-    if config.loss == "mnrl":
-        loss = losses.MultipleNegativesRankingLoss(st)
-    elif config.loss == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(st, mini_batch_size=config.mini_batch_size)
-    elif config.loss == "triplet":
-        loss = losses.TripletLoss(st)
-    elif config.loss == "contrastive":
-        loss = losses.ContrastiveLoss(st)
-    elif config.loss == "cosine":
-        loss = losses.CosineSimilarityLoss(st)
-    else:
-        loss = losses.CoSENTLoss(st)
-    if config.matryoshka_dims:
-        loss = losses.MatryoshkaLoss(st, loss, matryoshka_dims=list(config.matryoshka_dims))
-    return loss
-
-
-def training_rows(
-    train: TrainingSet, negatives: dict[str, list[str]] | None, config: FinetuneConfig
-) -> dict[str, list[Any]]:
-    """The columns the loss expects, one row per (query, positive) pair.
-
-    ``mnrl``/``cached_mnrl``: anchor, positive, negative_1..n (when there are negatives); ``triplet``:
-    anchor, positive, negative; ``contrastive``/``cosine``/``cosent``: sentence1, sentence2, score with
-    1 for positives and 0 for negatives, then the set's graded ``scored`` pairs.
-    """
-    given = train.negatives
-    rows: dict[str, list[Any]] = {}
-    for query_id, doc_id in train.pairs():
-        query, positive = train.queries[query_id], train.corpus[doc_id]
-        positives = set(train.positives[query_id])
-        negs = [d for d in (*given.get(query_id, []), *(negatives or {}).get(query_id, [])) if d not in positives]
-        negs = list(dict.fromkeys(negs))[: config.n_negatives]
-        if config.loss in ("contrastive", "cosine", "cosent"):
-            for text, score in ((positive, 1.0), *((train.corpus[n], 0.0) for n in negs)):
-                rows.setdefault("sentence1", []).append(query)
-                rows.setdefault("sentence2", []).append(text)
-                rows.setdefault("score", []).append(score)
-            continue
-        rows.setdefault("anchor", []).append(query)
-        rows.setdefault("positive", []).append(positive)
-        wanted = 1 if config.loss == "triplet" else (config.n_negatives if negatives or given else 0)
-        for i in range(wanted):
-            if len(negs) <= i:
-                raise InputError(f"Query {query_id} has {len(negs)} negatives; the loss needs {wanted}.")
-            rows.setdefault(f"negative_{i + 1}" if config.loss != "triplet" else "negative", []).append(
-                train.corpus[negs[i]]
-            )
-    if train.scored and config.loss in ("contrastive", "cosine", "cosent"):
-        for query_id, doc_id, score in train.scored:
-            rows.setdefault("sentence1", []).append(train.queries[query_id])
-            rows.setdefault("sentence2", []).append(train.corpus[doc_id])
-            rows.setdefault("score", []).append(float(score))
-    return rows
-
-
 def _stage_rows(
     stage_dir: Path,
     train: TrainingSet,
@@ -325,13 +281,12 @@ def _stage_rows(
     if saved.is_file():
         return Dataset.from_parquet(str(saved))
     negatives = None
-    wanted = 1 if config.loss == "triplet" else config.n_negatives
+    spec = loss_spec(config.loss)
+    wanted = spec.negatives_per_row(config.n_negatives)
     if strategy is None and train.negatives and any(len(train.negatives.get(q, [])) < wanted for q in train.positives):
         strategy = "random"  # some queries came with fewer negatives than the rest: top them up at random
     if strategy is not None:
-        encoder = None
-        if strategy == "embedding":
-            encoder = Encoder(EmbeddingModel(st=st, info=describe(st)), cache=True, show_progress=show_progress)
+        encoder = Encoder(EmbeddingModel(st=st, info=describe(st)), cache=True, show_progress=show_progress)
         negatives = mine_negatives(
             train,
             strategy,
@@ -342,7 +297,7 @@ def _stage_rows(
             seed=config.seed,
         ).negatives
     # Shuffle here with the seed: the trainer's no-duplicates sampler always orders batches with seed 0.
-    dataset = Dataset.from_dict(training_rows(train, negatives, config)).shuffle(seed=config.seed + stage)
+    dataset = Dataset.from_dict(spec.rows(train, negatives, config.n_negatives)).shuffle(seed=config.seed + stage)
     dataset = dataset.flatten_indices()
     stage_dir.mkdir(parents=True, exist_ok=True)
     tmp = saved.with_name(".rows.parquet.tmp")
@@ -355,18 +310,19 @@ def _train(
     st: SentenceTransformer,
     rows: Dataset,
     stage_dir: Path,
-    evaluator: Any,
+    evaluator: Evaluator | None,
     config: FinetuneConfig,
     epochs: int,
     stage: int,
-) -> tuple[bool, list[dict[str, Any]]]:
+) -> tuple[bool, list[dict[str, Any]], dict[str, float]]:
+    """Train one stage; return whether it resumed, the trainer's log, and the dev scores of the checkpoint kept."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     every = config.checkpoint_steps or min(steps_per_epoch, 200)
     checkpoints = stage_dir / "checkpoints"
-    in_batch = config.loss in ("mnrl", "cached_mnrl")
+    spec = loss_spec(config.loss)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=epochs,
@@ -383,15 +339,15 @@ def _train(
         eval_steps=every if evaluator is not None else None,
         load_best_model_at_end=evaluator is not None,
         metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator is not None else None,
-        greater_is_better=True,
+        greater_is_better=evaluator.greater_is_better if evaluator is not None else None,
         logging_steps=max(1, min(10, every, config.max_steps if config.max_steps > 0 else every)),
         report_to="none",
         disable_tqdm=False,
         dataloader_pin_memory=False,
-        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if spec.in_batch else BatchSamplers.BATCH_SAMPLER,
     )
     trainer = SentenceTransformerTrainer(
-        model=st, args=args, train_dataset=rows, loss=build_loss(st, config), evaluator=evaluator
+        model=st, args=args, train_dataset=rows, loss=spec.build(st, asdict(config)), evaluator=evaluator
     )
     if evaluator is not None:
         trainer.add_callback(_evaluate_at_end())
@@ -399,7 +355,13 @@ def _train(
     if last is not None:
         log.info("Resuming stage %d from %s", stage, last)
     trainer.train(resume_from_checkpoint=str(last) if last else None)
-    return last is not None, list(trainer.state.log_history)
+    history = list(trainer.state.log_history)
+    kept: dict[str, float] = {}
+    if evaluator is not None:  # the evaluation of the best checkpoint, the one loaded at the end
+        key = f"eval_{evaluator.primary_metric}"
+        entry = next(e for e in history if key in e and e["step"] == trainer.state.best_global_step)
+        kept = evaluator.unprefixed(entry, "eval_")
+    return last is not None, history, kept
 
 
 def _last_complete_checkpoint(checkpoints: Path) -> Path | None:
@@ -432,33 +394,24 @@ def _load_stage(path: Path, st: SentenceTransformer) -> SentenceTransformer:
     return SentenceTransformer(str(path), device=str(st.device))
 
 
-def _dev_evaluator(dev: TrainingSet, config: FinetuneConfig) -> Any:
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+def _dev_evaluator(
+    dev: RetrievalBenchmark | TrainingSet | Evaluator | None, config: FinetuneConfig
+) -> Evaluator | None:
+    """The dev evaluator: the one given, or retrieval named ``dev`` on the dev queries (sampled if asked)."""
+    from embedlab.evaluate.evaluator import Evaluator
+    from embedlab.evaluate.evaluators import RetrievalEvaluator
 
-    relevant = {doc for docs in dev.positives.values() for doc in docs}
-    others = [doc for doc in dev.corpus if doc not in relevant]
-    rng = np.random.default_rng(config.seed)
-    sample = rng.choice(
-        len(others), size=min(len(others), max(0, config.dev_corpus_size - len(relevant))), replace=False
-    )
-    corpus_ids = sorted(relevant) + [others[i] for i in sorted(sample)]
-    return InformationRetrievalEvaluator(
-        queries=dev.queries,
-        corpus={doc: dev.corpus[doc] for doc in corpus_ids},
-        relevant_docs={qid: set(docs) for qid, docs in dev.positives.items()},
-        name="dev",
-        ndcg_at_k=[10],
-        mrr_at_k=[10],
-        accuracy_at_k=[1, 10],
-        precision_recall_at_k=[10, 100],
-        map_at_k=[100],
-        write_csv=False,
-        batch_size=64,
-    )
+    if dev is None or isinstance(dev, Evaluator):
+        return dev
+    benchmark = dev.to_benchmark() if isinstance(dev, TrainingSet) else dev
+    if not benchmark.qrels:
+        return None
+    if config.dev_corpus_size is not None:
+        benchmark = benchmark.sample(config.dev_corpus_size, seed=config.seed)
+    return RetrievalEvaluator(benchmark, name="dev")
 
 
-def _score(evaluator: Any, st: SentenceTransformer) -> dict[str, float]:
-    """The dev metrics without the evaluator's name and score-function prefixes (``ndcg@10``, ...)."""
-    results = evaluator(st)
-    prefix = f"{evaluator.name}_{st.similarity_fn_name}_"
-    return {key[len(prefix) :]: round(float(value), 5) for key, value in results.items() if key.startswith(prefix)}
+def _better(evaluator: Evaluator, record: dict[str, Any], than: dict[str, Any]) -> bool:
+    """``record`` scores strictly better than ``than`` on the evaluator's primary metric."""
+    ours, theirs = record[evaluator.primary], than[evaluator.primary]
+    return bool(ours > theirs if evaluator.greater_is_better else ours < theirs)

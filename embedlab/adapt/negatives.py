@@ -2,10 +2,12 @@
 
 A negative is a corpus document that is *not* relevant to a query. How hard it is depends on where it
 comes from: a random document is easy, a top BM25 hit that is not relevant shares words with the query,
-and a nearest neighbour of the current model is the hardest. The hardest candidates are also the most
-likely to be unlabelled positives, so candidates are skipped when they rank inside ``skip_top`` or when
-they score above ``margin`` times the query's (least similar) positive: a candidate the model already
-finds as close as the answer is more likely relevant than wrong.
+and a nearest neighbour of the current model is the hardest. Each strategy (:data:`MINERS`) is a search
+function, the evaluation contract ``(queries, k) -> [[(doc_id, score), ...]]`` (BM25, exact search with the
+current model; ``random`` has none), and any other search function, an index's say, mines the same way.
+The hardest candidates are also the most likely to be unlabelled positives, so candidates are skipped when
+they rank inside ``skip_top`` or when they score above ``margin`` times the query's (least similar)
+positive: a candidate the model already finds as close as the answer is more likely relevant than wrong.
 
 :func:`curriculum` orders strategies from easy to hard across epochs.
 
@@ -18,31 +20,68 @@ Example:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
+from typing import Literal, get_args
 
 from embedlab.adapt.data import TrainingSet
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
+from embedlab.evaluate.bm25 import BM25Search
+from embedlab.evaluate.retrieval import ExactSearch, SearchFn
 
 Strategy = Literal["random", "bm25", "embedding"]
-STRATEGIES: tuple[Strategy, ...] = ("random", "bm25", "embedding")
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+
+@dataclass(frozen=True)
+class Miner:
+    """A named strategy: the search function its candidates come from (none: random only).
+
+    ``uses_model``: the search ranks with the current model, so it needs an encoder, and its scores are
+    cosine similarities, so the margin guard applies.
+    """
+
+    search: Callable[[TrainingSet, Encoder | None], SearchFn | None]
+    uses_model: bool = False
+
+
+def _exact(train: TrainingSet, encoder: Encoder | None) -> SearchFn:
+    if encoder is None:
+        raise InputError("Embedding negatives need an encoder (the current model).")
+    return ExactSearch(encoder, train.corpus)
+
+
+MINERS: dict[Strategy, Miner] = {
+    "random": Miner(lambda train, encoder: None),
+    "bm25": Miner(lambda train, encoder: BM25Search(train.corpus)),
+    "embedding": Miner(_exact, uses_model=True),
+}
 
 
 @dataclass
 class MinedNegatives:
     """``negatives[query_id]``: ``n`` document ids per query, and how many candidates the guard skipped."""
 
-    strategy: Strategy
+    strategy: str
     negatives: dict[str, list[str]]
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+def miner(strategy: str) -> Miner:
+    """The :class:`Miner` of a named strategy.
+
+    Raises:
+        InputError: an unknown name.
+    """
+    if strategy not in MINERS:
+        raise InputError(f"Unknown negative strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    return MINERS[strategy]
+
+
 def mine_negatives(
     train: TrainingSet,
-    strategy: Strategy,
+    strategy: Strategy | SearchFn,
     *,
     n: int = 1,
     encoder: Encoder | None = None,
@@ -55,14 +94,17 @@ def mine_negatives(
 
     Args:
         train: the queries, their positives and the corpus.
-        strategy: ``random``, ``bm25`` (top BM25 hits that are not positives) or ``embedding`` (nearest
-            neighbours under ``encoder``, the current model).
+        strategy: ``random``, ``bm25`` (top BM25 hits that are not positives), ``embedding`` (nearest
+            neighbours under ``encoder``, the current model), or any search function ``(queries, k) ->
+            [[(doc_id, score), ...]]`` over ``train.corpus`` (an index's ``search_fn()``, say).
         n: negatives per query.
         encoder: the current model, for ``embedding``.
-        max_rank: candidates come from the top ``max_rank`` of the ranking.
+        max_rank: candidates come from the top ``max_rank`` of the ranking (past the positives).
         skip_top: the guard's rank window: the first ``skip_top`` candidates are never used.
         margin: the guard's score margin: skip candidates scoring above ``margin`` x the lowest positive's
-            score (``embedding`` only, where scores are cosine similarities; ``None`` turns it off).
+            score (for ``embedding``, where scores are cosine similarities, and for a search function
+            given; ``None`` turns it off). A positive the ranking stops before scores at most its last
+            score.
         seed: for ``random``, and for filling in when a ranking runs out of candidates.
 
     A candidate whose text equals one of the query's positives is never a negative. Queries whose ranking
@@ -72,82 +114,53 @@ def mine_negatives(
         InputError: an unknown strategy, ``n < 1``, ``embedding`` without an encoder, a corpus with no
             document that is not a positive.
     """
-    if strategy not in STRATEGIES:
-        raise InputError(f"Unknown negative strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}.")
     doc_ids = list(train.corpus)
-    if len(doc_ids) <= max((len(p) for p in train.positives.values()), default=0):
+    most_positives = max((len(p) for p in train.positives.values()), default=0)
+    if len(doc_ids) <= most_positives:
         raise InputError(f"{train.name}: the corpus has no documents left to be negatives.")
+    search: SearchFn | None
+    if callable(strategy):
+        name, search, guard = getattr(strategy, "__name__", type(strategy).__name__), strategy, margin
+    else:
+        named = miner(strategy)
+        name, search, guard = strategy, named.search(train, encoder), margin if named.uses_model else None
     rng = random.Random(seed)
     query_ids = list(train.positives)
     skipped = {"margin": 0, "window": 0, "random_fill": 0}
-    if strategy == "random":
-        candidates: list[list[str]] = [[] for _ in query_ids]
-    elif strategy == "bm25":
-        from embedlab.evaluate.bm25 import BM25Search
-
-        rankings = BM25Search(train.corpus)([train.queries[q] for q in query_ids], max_rank + skip_top)
-        candidates = [[doc for doc, _ in ranking] for ranking in rankings]
-    else:
-        if encoder is None:
-            raise InputError("Embedding negatives need an encoder (the current model).")
-        candidates = _embedding_candidates(train, query_ids, encoder, max_rank + skip_top, margin, skipped)
+    depth = max_rank + skip_top + most_positives
+    rankings = search([train.queries[q] for q in query_ids], depth) if search else [[] for _ in query_ids]
 
     negatives: dict[str, list[str]] = {}
-    for query_id, ranked in zip(query_ids, candidates, strict=True):
-        positive_texts = {train.corpus[doc] for doc in train.positives[query_id]}
-        excluded = set(train.positives[query_id]) | {doc for doc in ranked if train.corpus[doc] in positive_texts}
-        usable = [doc for doc in ranked if doc not in excluded]
+    for query_id, ranking in zip(query_ids, rankings, strict=True):
+        positives = train.positives[query_id]
+        ranked = [(doc, score) for doc, score in ranking if doc not in positives]
+        if guard is not None and ranking:
+            scores = dict(ranking)
+            ceiling = guard * min(scores.get(doc, ranking[-1][1]) for doc in positives)
+            kept = [doc for doc, score in ranked if score <= ceiling]
+            skipped["margin"] += len(ranked) - len(kept)
+        else:
+            kept = [doc for doc, _ in ranked]
+        positive_texts = {train.corpus[doc] for doc in positives}
+        excluded = set(positives) | {doc for doc in kept if train.corpus[doc] in positive_texts}
+        usable = [doc for doc in kept if doc not in excluded]
         skipped["window"] += min(skip_top, len(usable))
-        chosen = usable[skip_top : skip_top + n]
-        if len(chosen) < n:
-            pool = [doc for doc in doc_ids if doc not in excluded and doc not in chosen]
+        chosen_docs = usable[skip_top : skip_top + n]
+        if len(chosen_docs) < n:
+            pool = [doc for doc in doc_ids if doc not in excluded and doc not in chosen_docs]
             pool = [doc for doc in pool if train.corpus[doc] not in positive_texts]
-            if len(pool) < n - len(chosen):
+            if len(pool) < n - len(chosen_docs):
                 raise InputError(
-                    f"Query {query_id} has only {len(chosen) + len(pool)} possible negatives in a corpus of "
+                    f"Query {query_id} has only {len(chosen_docs) + len(pool)} possible negatives in a corpus of "
                     f"{len(doc_ids)}; ask for fewer than n={n}."
                 )
-            extra = rng.sample(pool, n - len(chosen))
-            skipped["random_fill"] += len(extra) if strategy != "random" else 0
-            chosen += extra
-        negatives[query_id] = chosen
-    return MinedNegatives(strategy=strategy, negatives=negatives, skipped=skipped)
-
-
-def _embedding_candidates(
-    train: TrainingSet,
-    query_ids: list[str],
-    encoder: Encoder,
-    depth: int,
-    margin: float | None,
-    skipped: dict[str, int],
-) -> list[list[str]]:
-    doc_ids = list(train.corpus)
-    position = {doc: i for i, doc in enumerate(doc_ids)}
-    doc_vectors = encoder.encode([train.corpus[d] for d in doc_ids])
-    query_vectors = encoder.encode([train.queries[q] for q in query_ids])
-    candidates: list[list[str]] = []
-    for start in range(0, len(query_ids), 256):
-        scores = query_vectors[start : start + 256] @ doc_vectors.T
-        top = min(depth + max(len(p) for p in train.positives.values()), len(doc_ids))
-        best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
-        for row, query_id in enumerate(query_ids[start : start + 256]):
-            order = best[row][np.argsort(-scores[row, best[row]], kind="stable")]
-            positive_ids = train.positives[query_id]
-            ceiling = margin * min(scores[row, position[doc]] for doc in positive_ids) if margin is not None else np.inf
-            kept = []
-            for index in order:
-                doc = doc_ids[index]
-                if doc in positive_ids:
-                    continue
-                if scores[row, index] > ceiling:
-                    skipped["margin"] += 1
-                    continue
-                kept.append(doc)
-            candidates.append(kept)
-    return candidates
+            extra = rng.sample(pool, n - len(chosen_docs))
+            skipped["random_fill"] += len(extra) if search is not None else 0
+            chosen_docs += extra
+        negatives[query_id] = chosen_docs
+    return MinedNegatives(strategy=name, negatives=negatives, skipped=skipped)
 
 
 def curriculum(epochs: int, stages: tuple[Strategy, ...] = STRATEGIES) -> list[Strategy]:

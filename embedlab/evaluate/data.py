@@ -17,8 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from embedlab.errors import InputError
 from embedlab.io import read_records, read_text_file, read_texts
@@ -42,6 +44,28 @@ class RetrievalBenchmark:
     def doc_ids(self) -> list[str]:
         """Corpus ids in file order."""
         return list(self.corpus)
+
+    def sample(self, size: int, *, seed: int = 0) -> RetrievalBenchmark:
+        """The same queries against a smaller corpus: every judged document plus a seeded sample of the others.
+
+        ``size`` documents in all (more when more are judged); corpus order is kept. The same ``size`` and
+        ``seed`` give the same documents, so a score on a sample can be reproduced
+        (``embedlab eval --corpus-size SIZE --seed SEED``).
+
+        Example:
+            >>> bench = RetrievalBenchmark({"a": "x", "b": "y", "c": "z"}, {"q": "x?"}, {"q": {"b": 1}})
+            >>> list(bench.sample(2, seed=0).corpus)
+            ['b', 'c']
+        """
+        if size < 1:
+            raise InputError(f"A corpus sample needs at least one document, got {size}.")
+        judged = {doc for docs in self.qrels.values() for doc in docs}
+        others = [doc for doc in self.corpus if doc not in judged]
+        wanted = min(len(others), max(0, size - len(judged)))
+        keep = judged | {others[i] for i in np.random.default_rng(seed).choice(len(others), wanted, replace=False)}
+        corpus = {doc: text for doc, text in self.corpus.items() if doc in keep}
+        dropped = {**self.dropped, "documents_not_sampled": len(self.corpus) - len(corpus)}
+        return replace(self, corpus=corpus, dropped=dropped)
 
 
 @dataclass

@@ -2,28 +2,28 @@
 
 One file, no network: charts are PNGs (matplotlib) embedded as data URIs, styles inline, so the report
 opens anywhere and can be mailed or archived. Sections: a summary table with 95% intervals and
-significance marks against the baseline, a bar chart with error bars, per-query scatter plots of each
-system against the baseline, STS / clustering / classification tables, speed, and the worst queries with
-what each system returned.
+significance marks against the baseline for each task (retrieval, STS, clustering, classification, or any
+other evaluator's), for retrieval a bar chart with error bars and per-query scatter plots of each system
+against the baseline, speed, and the worst queries with what each system returned.
 """
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from embedlab import __version__
+from embedlab.evaluate.retrieval import RetrievalResult
 from embedlab.plots import data_uri, pyplot
 
 if TYPE_CHECKING:
     from embedlab.evaluate.stats import Estimate
-    from embedlab.evaluate.suite import EvaluationReport
+    from embedlab.evaluate.suite import EvaluationReport, SystemResult
 
 _MARKS = {"better": ("▲", "better"), "worse": ("▼", "worse"), "no significant difference": ("=", "same")}
-_CHART_METRICS = ("ndcg@10", "mrr@10", "recall@100")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
@@ -49,14 +49,8 @@ def render_html(report: EvaluationReport) -> str:
         f"<style>{_STYLE}</style></head><body>",
         _header(report),
     ]
-    retrieval = [s for s in report.systems if s.retrieval is not None]
-    if retrieval:
-        parts += [_summary(report), _verdicts(report)]
-        parts.append(f"<h2>Metrics with 95% intervals</h2><img alt='bar chart' src='{_bars(report)}'>")
-        if len(retrieval) > 1:
-            parts.append(f"<h2>Per query against {html.escape(report.baseline)}</h2>"
-                         f"<img alt='per-query scatter' src='{_scatter(report)}'>")  # fmt: skip
-    parts.append(_tasks(report))
+    for task, info in report.tasks.items():
+        parts += [_table(report, task, info["title"]), _verdicts(report, task), _charts(report, task)]
     parts.append(_speed(report))
     if report.worst_queries:
         parts.append(_worst(report))
@@ -88,34 +82,37 @@ def _header(report: EvaluationReport) -> str:
     )
 
 
-def _summary(report: EvaluationReport) -> str:
-    marks = {(c.system, c.metric): c for c in report.comparisons}
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in report.metrics)
+def _table(report: EvaluationReport, task: str, title: str) -> str:
+    """Every system that has ``task``: each metric with its interval and its mark against the baseline."""
+    metrics = report.tasks[task]["metrics"]
+    marks = {(c.system, c.metric): c for c in report.comparisons if c.task == task}
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
     rows = []
     for system in report.systems:
-        if system.retrieval is None:
+        result = system.results.get(task)
+        if result is None:
             continue
         cells = []
-        for metric in report.metrics:
-            estimate = system.retrieval.ci[metric]
+        for metric in metrics:
             comparison = marks.get((system.name, metric))
             mark = ""
             if comparison is not None:
                 symbol, css = _MARKS[comparison.test.verdict]
                 mark = f" <span class='{css}' title='p={comparison.test.p_value:.4f}'>{symbol}</span>"
-            cells.append(_cell(estimate, mark))
+            cells.append(_cell(result.ci[metric], mark))
         rows.append(f"<tr><th class='l'>{html.escape(system.name)}</th>{''.join(cells)}</tr>")
-    return f"<h2>Retrieval</h2><table><tr><th class='l'>system</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<h2>{html.escape(title)}</h2><table><tr><th class='l'>system</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _cell(estimate: Estimate, mark: str = "") -> str:
     return f"<td>{estimate.value:.4f}{mark}<br><span class='ci'>[{estimate.low:.4f}, {estimate.high:.4f}]</span></td>"
 
 
-def _verdicts(report: EvaluationReport) -> str:
+def _verdicts(report: EvaluationReport, task: str) -> str:
     items = []
+    headline = report.tasks[task]["headline"]
     for c in report.comparisons:
-        if c.metric not in _CHART_METRICS:
+        if c.task != task or c.metric not in headline:
             continue
         d = c.test.difference
         symbol, css = _MARKS[c.test.verdict]
@@ -127,21 +124,16 @@ def _verdicts(report: EvaluationReport) -> str:
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
-def _tasks(report: EvaluationReport) -> str:
-    sections = []
-    for task, title in (("sts", "STS (cosine vs gold)"), ("clustering", "Clustering (k-means, k = labels)"),
-                        ("classification", "Classification (logistic regression, 5-fold)")):  # fmt: skip
-        rows = [(s.name, getattr(s, task)) for s in report.systems if getattr(s, task)]
-        if not rows:
-            continue
-        names = list(rows[0][1])
-        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-        body = "".join(
-            f"<tr><th class='l'>{html.escape(system)}</th>" + "".join(_cell(scores[n]) for n in names) + "</tr>"
-            for system, scores in rows
-        )
-        sections.append(f"<h2>{title}</h2><table><tr><th class='l'>system</th>{head}</tr>{body}</table>")
-    return "".join(sections)
+def _charts(report: EvaluationReport, task: str) -> str:
+    """For retrieval: a bar chart with error bars and, with more than one system, per-query scatter plots."""
+    systems = [s for s in report.systems if isinstance(s.results.get(task), RetrievalResult)]
+    if not systems:
+        return ""
+    parts = [f"<h2>Metrics with 95% intervals</h2><img alt='bar chart' src='{_bars(report, task, systems)}'>"]
+    if len(systems) > 1:
+        parts.append(f"<h2>Per query against {html.escape(systems[0].name)}</h2>"
+                     f"<img alt='per-query scatter' src='{_scatter(report, task, systems)}'>")  # fmt: skip
+    return "".join(parts)
 
 
 def _speed(report: EvaluationReport) -> str:
@@ -181,14 +173,13 @@ def _worst(report: EvaluationReport) -> str:
     return f"<h2>Worst queries of {html.escape(report.baseline)}</h2>{''.join(blocks)}"
 
 
-def _bars(report: EvaluationReport) -> str:
+def _bars(report: EvaluationReport, task: str, systems: list[SystemResult]) -> str:
     plt = pyplot()
-    systems = [s for s in report.systems if s.retrieval is not None]
-    metrics = [m for m in _CHART_METRICS if m in report.metrics] or report.metrics[:3]
+    metrics = report.tasks[task]["headline"]
     figure, axis = plt.subplots(figsize=(10, 4.2))
     width = 0.8 / len(systems)
     for offset, system in enumerate(systems):
-        ci = [system.retrieval.ci[m] for m in metrics]  # type: ignore[union-attr]
+        ci = [system.results[task].ci[m] for m in metrics]
         values = np.array([e.value for e in ci])
         errors = np.array([[e.value - e.low for e in ci], [e.high - e.value for e in ci]])
         positions = np.arange(len(metrics)) + offset * width - 0.4 + width / 2
@@ -202,15 +193,14 @@ def _bars(report: EvaluationReport) -> str:
     return data_uri(figure)
 
 
-def _scatter(report: EvaluationReport) -> str:
+def _scatter(report: EvaluationReport, task: str, systems: list[SystemResult]) -> str:
     plt = pyplot()
-    metric = "ndcg@10" if "ndcg@10" in report.metrics else report.metrics[0]
-    systems = [s for s in report.systems if s.retrieval is not None]
+    metric = report.tasks[task]["primary"]
+    per_query = [cast(RetrievalResult, s.results[task]).values(metric) for s in systems]
     base, others = systems[0], systems[1:4]
     figure, axes = plt.subplots(1, len(others), figsize=(4.3 * len(others), 4.2), squeeze=False)
-    x = base.retrieval.values(metric)  # type: ignore[union-attr]
-    for axis, system in zip(axes[0], others, strict=True):
-        y = system.retrieval.values(metric)  # type: ignore[union-attr]
+    x = per_query[0]
+    for axis, system, y in zip(axes[0], others, per_query[1:4], strict=True):
         jitter = np.random.default_rng(0).uniform(-0.01, 0.01, size=(2, len(x)))
         axis.scatter(x + jitter[0], y + jitter[1], s=8, alpha=0.5)
         axis.plot([0, 1], [0, 1], color="grey", linewidth=1)

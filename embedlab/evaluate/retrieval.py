@@ -148,12 +148,30 @@ class ExactSearch:
         rankings: list[Ranking] = []
         for start in range(0, len(query_vectors), self.batch):
             scores = query_vectors[start : start + self.batch] @ self.doc_vectors.T
-            top = min(k, scores.shape[1])
-            best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
-            for row, candidates in enumerate(best):
-                order = candidates[np.lexsort((candidates, -scores[row, candidates]))]
+            for row, order in enumerate(top_k(scores, k)):
                 rankings.append([(self.doc_ids[i], float(scores[row, i])) for i in order])
         return rankings
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """The column indices of each row's ``k`` highest scores, best first; equal scores keep column order.
+
+    Example:
+        >>> top_k(np.array([[0.1, 0.9, 0.5, 0.9]]), 3).tolist()
+        [[1, 3, 2]]
+    """
+    top = min(k, scores.shape[1])
+    if top < 1:
+        return np.empty((len(scores), 0), dtype=np.intp)
+    best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
+    rows = np.arange(len(scores))[:, None]
+    chosen = scores[rows, best]
+    kth = chosen.min(axis=1, keepdims=True)
+    # A tie at the cut: the partition took some of the tied columns, not necessarily the first ones.
+    for row in np.flatnonzero((scores == kth).sum(axis=1) > (chosen == kth).sum(axis=1)):
+        best[row] = np.argsort(-scores[row], kind="stable")[:top]
+    order = np.lexsort((best, -scores[rows, best]), axis=1)
+    return np.take_along_axis(best, order, axis=1)
 
 
 def _unique(ranking: Ranking) -> list[str]:

@@ -1,8 +1,10 @@
-"""Run every evaluation on several systems at once and compare them honestly.
+"""Run evaluators on several systems at once and compare them honestly.
 
-The first system is the baseline; every other one is compared with it query by query (paired
-randomisation test, bootstrap interval of the difference) on every retrieval metric, and is called
-better or worse only when the difference is significant. BM25 joins as a system of its own.
+Each model is scored by every :class:`~embedlab.evaluate.evaluator.Evaluator` given (retrieval, STS,
+clustering, classification, or one of your own); BM25 joins retrieval as a system of its own. The first
+system is the baseline; every other one is compared with it item by item on every metric of a task with
+per-item values (retrieval: per query; paired randomisation test, bootstrap interval of the difference),
+and is called better or worse only when the difference is significant.
 
 Example:
     >>> report = run_evaluation([None, "./adapted"], benchmark=load_beir("data/bench"), bm25=True)  # doctest: +SKIP
@@ -12,77 +14,81 @@ Example:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from embedlab import __version__
 from embedlab.encode import EmbeddingCache, Encoder
+from embedlab.errors import InputError
 from embedlab.evaluate.bm25 import BM25Search
 from embedlab.evaluate.data import PairSet, RetrievalBenchmark
-from embedlab.evaluate.retrieval import DEFAULT_METRICS, ExactSearch, RetrievalResult, evaluate
-from embedlab.evaluate.stats import Estimate, PairedComparison, paired_test
-from embedlab.evaluate.sts import sts_correlation
-from embedlab.evaluate.tasks import LabelledSet, classification_scores, clustering_scores
+from embedlab.evaluate.results import PerItem, TaskResult
+from embedlab.evaluate.retrieval import DEFAULT_METRICS, RetrievalResult
+from embedlab.evaluate.stats import PairedComparison, paired_test
+from embedlab.evaluate.tasks import LabelledSet
 from embedlab.models import EmbeddingModel, load_model
 
-PRIMARY = "ndcg@10"
-_SNIPPET = 160
+if TYPE_CHECKING:
+    from embedlab.evaluate.evaluator import Evaluator
+
+_MARKS = {"better": " ▲", "worse": " ▼"}
 
 
 @dataclass
 class SystemResult:
-    """Everything measured for one system (an embedding model, or BM25)."""
+    """Everything measured for one system (an embedding model, BM25, an index): a result per evaluator name."""
 
     name: str
     kind: str
     model: dict[str, Any] | None = None
-    retrieval: RetrievalResult | None = None
-    sts: dict[str, Estimate] | None = None
-    clustering: dict[str, Estimate] | None = None
-    classification: dict[str, Estimate] | None = None
-    speed: dict[str, float] = field(default_factory=dict)
+    results: dict[str, TaskResult] = field(default_factory=dict)
+
+    @property
+    def retrieval(self) -> RetrievalResult | None:
+        """The first retrieval result, if any."""
+        return next((r for r in self.results.values() if isinstance(r, RetrievalResult)), None)
+
+    @property
+    def speed(self) -> dict[str, float]:
+        """Every task's speed figures."""
+        return {key: value for result in self.results.values() for key, value in result.speed.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        tasks = {"sts": self.sts, "clustering": self.clustering, "classification": self.classification}
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "model": self.model,
-            "retrieval": self.retrieval.to_dict() if self.retrieval else None,
-            **{task: _estimates(scores) for task, scores in tasks.items()},
-            "speed": self.speed,
-        }
+        """JSON-ready: each task's results under its evaluator's name."""
+        return {"name": self.name, "kind": self.kind, "model": self.model,
+                **{task: result.to_dict() for task, result in self.results.items()}, "speed": self.speed}  # fmt: skip
 
 
 @dataclass
 class Comparison:
-    """One system against the baseline on one metric."""
+    """One system against the baseline on one metric of one task."""
 
     baseline: str
     system: str
     metric: str
     test: PairedComparison
+    task: str = "retrieval"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, verdict included."""
-        return {"baseline": self.baseline, "system": self.system, "metric": self.metric, **self.test.to_dict()}
+        return {"baseline": self.baseline, "system": self.system, "task": self.task, "metric": self.metric,
+                **self.test.to_dict()}  # fmt: skip
 
 
 @dataclass
 class EvaluationReport:
-    """All systems' results, the comparisons with the baseline, and the worst queries to look at."""
+    """All systems' results, the comparisons with the baseline, and the worst queries to look at.
+
+    ``tasks`` describes each evaluator by name: its kind, title, primary and headline metrics, the metrics
+    measured and what it scored on.
+    """
 
     systems: list[SystemResult]
     comparisons: list[Comparison]
-    metrics: list[str]
-    benchmark: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     worst_queries: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -91,6 +97,31 @@ class EvaluationReport:
         """The name of the first system, the one every other is compared with."""
         return self.systems[0].name
 
+    @property
+    def benchmark(self) -> dict[str, Any]:
+        """What the first retrieval task scored on (name, queries, documents), or ``{}``."""
+        return next((t["data"] for t in self.tasks.values() if t["task"] == "retrieval"), {})
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics of the first retrieval task, or ``[]``."""
+        return next((t["metrics"] for t in self.tasks.values() if t["task"] == "retrieval"), [])
+
+    def rows(self, task: str, metrics: Sequence[str] | None = None) -> list[list[str]]:
+        """A table of one task: a row per system that has it, ``[name, "value [low, high] mark", ...]``.
+
+        ``metrics`` default to the task's headline metrics; ▲/▼/= mark a comparison with the baseline.
+        """
+        shown = metrics or self.tasks[task]["headline"]
+        verdicts = {(c.system, c.metric): c.test.verdict for c in self.comparisons if c.task == task}
+        rows = []
+        for system in self.systems:
+            result = system.results.get(task)
+            if result is not None:
+                cells = [str(result.ci[m]) + _mark(verdicts.get((system.name, m))) for m in shown]
+                rows.append([system.name, *cells])
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: every score, per query too."""
         return {
@@ -98,6 +129,7 @@ class EvaluationReport:
             "created": self.created,
             "benchmark": self.benchmark,
             "metrics": self.metrics,
+            "tasks": self.tasks,
             "baseline": self.baseline,
             "systems": [system.to_dict() for system in self.systems],
             "comparisons": [comparison.to_dict() for comparison in self.comparisons],
@@ -118,6 +150,7 @@ class EvaluationReport:
 def run_evaluation(
     models: Sequence[str | Path | EmbeddingModel | None],
     *,
+    evaluators: Sequence[Evaluator] = (),
     benchmark: RetrievalBenchmark | None = None,
     bm25: bool = False,
     sts: PairSet | None = None,
@@ -127,49 +160,56 @@ def run_evaluation(
     k: int = 100,
     cache: EmbeddingCache | bool | None = None,
 ) -> EvaluationReport:
-    """Evaluate each model (``None`` is the bundled default) and optionally BM25 on the data given.
+    """Evaluate each model (``None`` is the bundled default) with every evaluator, and optionally BM25.
 
-    Retrieval runs when ``benchmark`` is given (BM25 only then); STS, clustering and classification run
-    for the models when their data is given. The first system is the baseline of the comparisons.
+    ``benchmark``, ``sts``, ``clustering`` and ``classification`` add the built-in evaluators for that data
+    (:func:`~embedlab.evaluate.evaluators.task_evaluators`) before ``evaluators``. BM25 is scored on every
+    retrieval evaluator. The first system is the baseline of the comparisons.
+
+    Raises:
+        InputError: nothing to evaluate, or two evaluators with the same name.
     """
+    from embedlab.evaluate.evaluators import RetrievalEvaluator, task_evaluators
+
+    chosen = [*task_evaluators(benchmark=benchmark, sts=sts, clustering=clustering, classification=classification,
+                               metrics=metrics, k=k), *evaluators]  # fmt: skip
+    names = [evaluator.name for evaluator in chosen]
+    if not chosen or len(set(names)) < len(names):
+        raise InputError(f"Give evaluators (or data) with distinct names; got {names}.")
     systems: list[SystemResult] = []
     for spec in models:
         model = spec if isinstance(spec, EmbeddingModel) else load_model(spec)
         encoder = Encoder(model, cache=cache)
-        result = SystemResult(name=_name(model, systems), kind="model", model=model.info.to_dict())
-        if benchmark is not None:
-            result.retrieval = evaluate(ExactSearch(encoder, benchmark.corpus), benchmark, k=k, metrics=metrics)
-            result.speed.update(result.retrieval.speed)
-        if sts is not None:
-            started = time.perf_counter()
-            result.sts = sts_correlation(encoder, sts)
-            result.speed["sts_texts_per_s"] = 2 * len(sts.scores) / (time.perf_counter() - started)
-        if clustering is not None:
-            result.clustering = clustering_scores(encoder, clustering)
-        if classification is not None:
-            result.classification = classification_scores(encoder, classification)
-        systems.append(result)
-    if bm25 and benchmark is not None:
-        retrieval = evaluate(BM25Search(benchmark.corpus), benchmark, k=k, metrics=metrics)
-        systems.append(SystemResult(name="BM25", kind="bm25", retrieval=retrieval, speed=dict(retrieval.speed)))
-    return build_report(systems, benchmark, metrics)
+        results = {evaluator.name: evaluator.measure(encoder) for evaluator in chosen}
+        systems.append(SystemResult(_name(model, systems), "model", model.info.to_dict(), results))
+    retrieval = [evaluator for evaluator in chosen if isinstance(evaluator, RetrievalEvaluator)]
+    if bm25 and retrieval:
+        results = {e.name: e.search(BM25Search(e.benchmark.corpus)) for e in retrieval}
+        systems.append(SystemResult("BM25", "bm25", results=dict(results)))
+    return build_report(systems, chosen)
 
 
-def build_report(
-    systems: list[SystemResult], benchmark: RetrievalBenchmark | None, metrics: Sequence[str] = DEFAULT_METRICS
-) -> EvaluationReport:
+def build_report(systems: list[SystemResult], evaluators: Sequence[Evaluator]) -> EvaluationReport:
     """Compare already-evaluated systems with the first one and pick the worst queries: the report.
 
-    Use it for systems :func:`run_evaluation` does not build itself, e.g. an index's search modes.
+    Use it for systems :func:`run_evaluation` does not build itself, e.g. an index's search modes
+    (``RetrievalEvaluator.search(index.search_fn(mode))``).
     """
-    comparisons = _compare(systems, metrics)
-    summary: dict[str, Any] = {}
+    tasks: dict[str, dict[str, Any]] = {}
     worst: list[dict[str, Any]] = []
-    if benchmark is not None:
-        summary = {"name": benchmark.name, "queries": len(benchmark.queries), "documents": len(benchmark.corpus),
-                   "dropped": benchmark.dropped}  # fmt: skip
-        worst = _worst_queries(systems, benchmark, metrics[0] if PRIMARY not in metrics else PRIMARY)
-    return EvaluationReport(systems, comparisons, list(metrics), summary, worst)
+    for evaluator in evaluators:
+        results = {s.name: s.results[evaluator.name] for s in systems if evaluator.name in s.results}
+        measured = list(next(iter(results.values())).ci) if results else []
+        tasks[evaluator.name] = {
+            "task": evaluator.task,
+            "title": evaluator.title,
+            "primary": evaluator.primary,
+            "headline": [m for m in evaluator.headline if m in measured] or measured,
+            "metrics": measured,
+            "data": evaluator.summary(),
+        }
+        worst += evaluator.worst(results)
+    return EvaluationReport(systems, _compare(systems), tasks, worst)
 
 
 def _name(model: EmbeddingModel, taken: list[SystemResult]) -> str:
@@ -178,63 +218,24 @@ def _name(model: EmbeddingModel, taken: list[SystemResult]) -> str:
     return name if name not in names else f"{name} #{len(taken) + 1}"
 
 
-def _compare(systems: list[SystemResult], metrics: Sequence[str]) -> list[Comparison]:
-    baseline = systems[0] if systems else None
-    if baseline is None or baseline.retrieval is None:
+def _compare(systems: list[SystemResult]) -> list[Comparison]:
+    """Every other system against the first on each metric of each task with per-item values."""
+    if not systems:
         return []
-    comparisons = []
-    for system in systems[1:]:
-        if system.retrieval is None:
+    baseline = systems[0]
+    comparisons: list[Comparison] = []
+    for task, base in baseline.results.items():
+        if not isinstance(base, PerItem):
             continue
-        for metric in metrics:
-            test = paired_test(baseline.retrieval.values(metric), system.retrieval.values(metric))
-            comparisons.append(Comparison(baseline.name, system.name, metric, test))
+        for system in systems[1:]:
+            other = system.results.get(task)
+            if not isinstance(other, PerItem):
+                continue
+            for metric in base.ci:
+                test = paired_test(base.values(metric), other.values(metric))
+                comparisons.append(Comparison(baseline.name, system.name, metric, test, task))
     return comparisons
 
 
-def _worst_queries(
-    systems: list[SystemResult], benchmark: RetrievalBenchmark, metric: str, count: int = 10
-) -> list[dict[str, Any]]:
-    """The baseline's lowest-scoring queries (most disagreement between systems first among ties)."""
-    scored = [system for system in systems if system.retrieval is not None]
-    if not scored:
-        return []
-    query_ids = list(benchmark.queries)
-    table = np.array([[s.retrieval.per_query[q][metric] for q in query_ids] for s in scored])  # type: ignore[union-attr]
-    spread = table.max(axis=0) - table.min(axis=0)
-    order = np.lexsort((-spread, table[0]))[:count]
-    worst = []
-    for index in order:
-        qid = query_ids[index]
-        relevant = benchmark.qrels[qid]
-        worst.append(
-            {
-                "query_id": qid,
-                "query": benchmark.queries[qid],
-                "relevant": [
-                    {"id": doc, "grade": grade, "text": benchmark.corpus.get(doc, "")[:_SNIPPET]}
-                    for doc, grade in sorted(relevant.items(), key=lambda item: -item[1])
-                    if grade > 0
-                ],
-                "systems": {
-                    system.name: {
-                        metric: float(table[row, index]),
-                        "top": [
-                            {
-                                "id": doc,
-                                "score": score,
-                                "relevant": relevant.get(doc, 0) > 0,
-                                "text": benchmark.corpus.get(doc, "")[:_SNIPPET],
-                            }
-                            for doc, score in system.retrieval.rankings[qid][:3]  # type: ignore[union-attr]
-                        ],
-                    }
-                    for row, system in enumerate(scored)
-                },
-            }
-        )
-    return worst
-
-
-def _estimates(scores: dict[str, Estimate] | None) -> dict[str, dict[str, float]] | None:
-    return {name: estimate.to_dict() for name, estimate in scores.items()} if scores else None
+def _mark(verdict: str | None) -> str:
+    return "" if verdict is None else _MARKS.get(verdict, " =")

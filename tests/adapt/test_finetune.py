@@ -11,7 +11,8 @@ from sentence_transformers import SentenceTransformer
 
 from embedlab import Encoder, load_model
 from embedlab.adapt.data import read_training_pairs
-from embedlab.adapt.finetune import FinetuneConfig, finetune, training_rows
+from embedlab.adapt.finetune import FinetuneConfig, finetune
+from embedlab.adapt.losses import training_rows
 from embedlab.errors import InputError
 from embedlab.registry import read_lineage
 
@@ -20,14 +21,14 @@ from .conftest import QUERIES
 
 def test_training_rows_follow_each_loss(tiny_train):
     negatives = {q: ["dog"] for q in tiny_train.queries}
-    mnrl = training_rows(tiny_train, negatives, FinetuneConfig())
+    mnrl = training_rows(tiny_train, negatives, "mnrl")
     assert list(mnrl) == ["anchor", "positive", "negative_1"] and len(mnrl["anchor"]) == 8
-    triplet = training_rows(tiny_train, negatives, FinetuneConfig(loss="triplet"))
+    triplet = training_rows(tiny_train, negatives, "triplet")
     assert list(triplet) == ["anchor", "positive", "negative"]
-    scored = training_rows(tiny_train, negatives, FinetuneConfig(loss="cosent"))
+    scored = training_rows(tiny_train, negatives, "cosent")
     assert list(scored) == ["sentence1", "sentence2", "score"]
     assert scored["score"][:2] == [1.0, 0.0] and len(scored["score"]) == 16
-    in_batch = training_rows(tiny_train, None, FinetuneConfig())
+    in_batch = training_rows(tiny_train, None, "mnrl")
     assert list(in_batch) == ["anchor", "positive"]
 
 

@@ -72,3 +72,24 @@ def test_bad_requests_are_clear_errors(tiny_train):
     only_positives = TrainingSet({"q": "x"}, {"d": "doc"}, {"q": ["d"]})
     with pytest.raises(InputError, match="no documents left"):
         mine_negatives(only_positives, "random")
+
+
+def test_any_search_function_is_mined_behind_the_same_guard():
+    train = TrainingSet(
+        queries={"q": "query"},
+        corpus={"pos": "answer", "near": "close", "copy": "answer", "mid": "related", "far": "unrelated"},
+        positives={"q": ["pos"]},
+    )
+    ranking = [("near", 0.9), ("pos", 0.8), ("copy", 0.79), ("mid", 0.5), ("far", 0.1)]
+
+    def search(queries, k):
+        return [ranking[:k] for _ in queries]
+
+    # margin: 0.95 x 0.8 = 0.76, so "near" and "copy" are skipped; "copy" repeats the positive's text anyway
+    guarded = mine_negatives(train, search, n=1, margin=0.95)
+    assert guarded.negatives == {"q": ["mid"]} and guarded.skipped["margin"] == 2
+    assert mine_negatives(train, search, n=2, margin=None).negatives == {"q": ["near", "mid"]}
+    # a ranking that stops before the positive: the positive scores at most the last score (0.5 here)
+    short = mine_negatives(train, lambda queries, k: [ranking[:1] + ranking[3:4]], n=1, margin=0.95, seed=0)
+    assert short.skipped == {"margin": 2, "window": 0, "random_fill": 1}
+    assert short.negatives["q"][0] in {"near", "mid", "far"}
