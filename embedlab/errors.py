@@ -36,3 +36,7 @@ class IndexMismatchError(EmbedlabError):
 
 class LLMEndpointError(EmbedlabError):
     """An LLM endpoint cannot be reached or refuses the request (wrong URL, server down, bad key or model)."""
+
+
+class CacheIntegrityWarning(UserWarning):
+    """Cached vectors failed their checksum (or predate checksums) and are recomputed instead of served."""
