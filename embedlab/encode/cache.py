@@ -5,9 +5,11 @@ float32 vector as raw bytes, the text's token count (so truncation can be report
 too) and a checksum of all three with the key. Nothing is pickled. A row whose checksum does not match
 (bit rot, a stray write, a vector moved to another key) is never served: it is a miss, the caller
 recomputes it and :meth:`EmbeddingCache.put_many` overwrites it, and a :class:`CacheIntegrityWarning`
-counts such rows. Rows written before rows carried checksums are misses too, rewritten on first use. SQLite in WAL mode lets several processes read and write the same file at once:
-writers queue on a lock (``timeout`` seconds), every batch is one transaction, so a process killed
-mid-write leaves the rows it committed and nothing half-written.
+counts such rows. Rows written before rows carried checksums are misses too, rewritten on first use.
+
+SQLite in WAL mode lets several processes read and write the same file at once: writers queue on a lock
+(``timeout`` seconds), every batch is one transaction, so a process killed mid-write leaves the rows it
+committed and nothing half-written.
 
 Why SQLite rather than a cache library: ``diskcache`` pickles values by default, and a key-value store
 such as LMDB needs its map size planned; SQLite ships with Python, is safe across processes, and a
