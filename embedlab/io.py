@@ -16,7 +16,7 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,29 @@ class TextRecords:
     texts: list[str]
     titles: list[str | None] | None = None
     skipped_blank_lines: int = 0
+
+
+class Records(list[dict[str, Any]]):
+    """The rows of a records file as dicts, each with the line it starts on (for error messages).
+
+    Example:
+        >>> rows = read_records("pairs.jsonl")  # doctest: +SKIP
+        >>> rows.where(0)  # doctest: +SKIP
+        'pairs.jsonl:1'
+    """
+
+    def __init__(self, path: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, unit: str = "line") -> None:
+        numbered = list(rows)
+        super().__init__(row for _, row in numbered)
+        self.path = path
+        self.lines = [number for number, _ in numbered]
+        self.unit = unit
+
+    def where(self, index: int) -> str:
+        """Where the record at ``index`` (0-based) is: ``path:line``, or ``path: row N`` for parquet."""
+        if self.unit == "line":
+            return f"{self.path}:{self.lines[index]}"
+        return f"{self.path}: {self.unit} {self.lines[index]}"
 
 
 @dataclass
@@ -81,11 +104,14 @@ def read_texts(
     return _records(path, read_records(path), text_field or "text", id_field, title_field)
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path) -> Records:
     """The rows of a .jsonl/.ndjson, .csv/.tsv (with header) or .parquet file, as dicts.
 
+    :meth:`Records.where` gives the line each row starts on, for messages about a row.
+
     Raises:
-        InputError: unknown format, missing file, bytes that are not UTF-8, a malformed JSON line.
+        InputError: unknown format, missing file, bytes that are not UTF-8, a malformed JSON line, a
+            malformed CSV row (an unclosed quote, say) or a row with another number of fields than the header.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -96,7 +122,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     if suffix == ".parquet":
         return _parquet_rows(path)
     if suffix in (".csv", ".tsv"):
-        return _table_rows(path, tsv=suffix == ".tsv")
+        return _table_rows(path)
     return _jsonl_rows(path)
 
 
@@ -241,24 +267,55 @@ def _lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _table_rows(path: Path, *, tsv: bool) -> list[dict[str, Any]]:
-    """CSV (quoted fields allowed) or TSV (tabs separate, quotes are text) rows; each must have every column."""
-    text = read_text_file(path)
-    reader = csv.DictReader(
-        io.StringIO(text), delimiter="\t" if tsv else ",", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
+def read_table(path: str | Path) -> list[tuple[int, list[str]]]:
+    """The rows of a .csv (quoted fields allowed) or .tsv (tabs separate, quotes are text) file as lists of cells.
+
+    Each row comes with the line it starts on (a quoted field can span lines); blank lines are skipped.
+
+    Raises:
+        InputError: no such file, bytes that are not UTF-8, a malformed CSV row (an unclosed quote, text
+            after a closing quote), with its line.
+    """
+    path = Path(path)
+    tsv = path.suffix.lower() == ".tsv"
+    reader = csv.reader(
+        io.StringIO(read_text_file(path)),
+        delimiter="\t" if tsv else ",",
+        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
+        strict=True,
     )
     rows = []
-    for row in reader:
-        if None in row or None in row.values():
-            raise InputError(
-                f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} fields "
-                f"({', '.join(reader.fieldnames or [])})."
-            )
-        rows.append(row)
+    start = 1  # the line the next row starts on
+    try:
+        for row in reader:
+            if row:
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        unclosed = "a quote opened in this row is never closed; " if "end of data" in str(exc) else ""
+        raise InputError(
+            f"{path}:{start}: malformed {'TSV' if tsv else 'CSV'} ({exc}): {unclosed}a field with commas, quotes or "
+            'line breaks must be wholly in double quotes, with quotes inside it doubled ("").'
+        ) from exc
     return rows
 
 
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+def _table_rows(path: Path) -> Records:
+    """CSV or TSV rows under their header; each must have every column."""
+    table = read_table(path)
+    if not table:
+        return Records(path, [])
+    (first, header), rows = table[0], table[1:]
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise InputError(f"{path}:{first}: the header repeats the columns {', '.join(repeated)}.")
+    for line, row in rows:
+        if len(row) != len(header):
+            raise InputError(f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), got {len(row)}.")
+    return Records(path, ((line, dict(zip(header, row, strict=True))) for line, row in rows))
+
+
+def _jsonl_rows(path: Path) -> Records:
     rows = []
     for number, line in enumerate(_lines(read_text_file(path)), start=1):
         if not line.strip():
@@ -269,22 +326,21 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}).") from exc
         if not isinstance(row, dict):
             raise InputError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}.")
-        rows.append(row)
-    return rows
+        rows.append((number, row))
+    return Records(path, rows)
 
 
-def _parquet_rows(path: Path) -> list[dict[str, Any]]:
+def _parquet_rows(path: Path) -> Records:
     import pyarrow.parquet as pq
 
     try:
-        return list(pq.read_table(path).to_pylist())
+        rows = pq.read_table(path).to_pylist()
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read parquet ({exc}).") from exc
+    return Records(path, enumerate(rows, start=1), unit="row")
 
 
-def _records(
-    path: Path, rows: list[dict[str, Any]], text_field: str, id_field: str | None, title_field: str | None
-) -> TextRecords:
+def _records(path: Path, rows: Records, text_field: str, id_field: str | None, title_field: str | None) -> TextRecords:
     if not rows:
         return TextRecords(ids=[], texts=[], titles=[] if title_field else None)
     fields = list(rows[0])
@@ -294,12 +350,12 @@ def _records(
         if wanted is not None and wanted not in fields:
             raise InputError(f"{path}: no {role} field {wanted!r}; fields are: {', '.join(fields)}.")
     ids, texts, titles = [], [], []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(rows):
         text = row.get(text_field)
         if not isinstance(text, str):
-            raise InputError(f"{path}: record {number} has {type(text).__name__} in {text_field!r}, not a string.")
+            raise InputError(f"{rows.where(number)}: {type(text).__name__} in {text_field!r}, not a string.")
         texts.append(text)
-        ids.append(str(row.get(id_field)) if id_field else str(number - 1))
+        ids.append(str(row.get(id_field)) if id_field else str(number))
         if title_field:
             title = row.get(title_field)
             titles.append(str(title) if title else None)

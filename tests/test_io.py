@@ -9,6 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedlab import EmbeddingModel, InputError, read_embeddings, read_texts, write_embeddings
+from embedlab.adapt.data import read_training_pairs
+from embedlab.evaluate import load_pairs
+from embedlab.io import read_records
 
 
 def test_txt_one_text_per_line_blank_lines_skipped(tmp_path: Path) -> None:
@@ -59,7 +62,8 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
         ('{"text": "ok"}\n{"text": broken}\n', r"in.jsonl:2: not valid JSON"),
         ('{"text": "ok"}\n["a list"]\n', r"in.jsonl:2: each line must be a JSON object"),
         ('{"body": "ok"}\n', r"no text field 'text'; fields are: body"),
-        ('{"text": "ok"}\n{"text": null}\n', r"record 2 has NoneType in 'text'"),
+        ('{"text": "ok"}\n{"text": null}\n', r"in.jsonl:2: NoneType in 'text', not a string"),
+        ('\n{"text": "ok"}\n\n{"text": 3}\n', r"in.jsonl:4: int in 'text'"),  # the line, blank lines counted
         ('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', r"ids must be unique; repeated: 1"),
     ],
 )
@@ -133,3 +137,47 @@ def test_npy_and_sidecar_out_of_step(tmp_path: Path, model: EmbeddingModel) -> N
     np.save(tmp_path / "a.npy", np.zeros((2, 4), np.float32))  # as if the sidecar belonged to another write
     with pytest.raises(InputError, match="out of step"):
         read_embeddings(tmp_path / "a.npy")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('id,text\n1,"unterminated\n2,ok\n', r"in.csv:2: malformed CSV .*never closed"),
+        ('id,text\n1,"two\nlines"\n2,"ok" trailing\n', r"in.csv:4: malformed CSV \(',' expected after '\"'\)"),
+        ("id,text,text\n1,a,b\n", r"in.csv:1: the header repeats the columns text"),
+        ('id,text\n1,"a\nb"\n\n2,x,extra\n', r"in.csv:5: expected 2 fields \(id, text\), got 3"),
+    ],
+)
+def test_malformed_csv_is_an_error_with_its_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        read_texts(path)
+
+
+def test_quotes_that_are_text_and_quoted_line_breaks_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,text\n1,a 5" screen\n2,"say ""hi""\nthen, go"\n\n3,end\n', encoding="utf-8")
+    rows = read_records(path)
+    assert [row["text"] for row in rows] == ['a 5" screen', 'say "hi"\nthen, go', "end"]
+    assert [rows.where(i) for i in range(3)] == [f"{path}:2", f"{path}:3", f"{path}:6"]
+
+
+def test_parquet_rows_are_named_by_row(tmp_path: Path) -> None:
+    pq.write_table(pa.Table.from_pylist([{"text": "a"}, {"text": None}]), tmp_path / "in.parquet")
+    with pytest.raises(InputError, match=r"in.parquet: row 2: NoneType in 'text'"):
+        read_texts(tmp_path / "in.parquet")
+
+
+def test_jsonl_rows_of_pairs_are_named_by_their_line(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"text1": "a", "text2": "b", "score": "high"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"pairs.jsonl:1: expected 'text1,text2,score'"):
+        load_pairs(pairs)
+    pairs.write_text('{"anchor": "", "positive": "b"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"pairs.jsonl:1: an empty 'anchor'"):
+        read_training_pairs(pairs)
+    headerless = tmp_path / "sts.csv"
+    headerless.write_text('a,b,1\n"c,d,2\ne,f,3\n', encoding="utf-8")  # would be one pair and a long text
+    with pytest.raises(InputError, match=r"sts.csv:2: malformed CSV"):
+        load_pairs(headerless)
