@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +138,7 @@ def load_pairs(
     return _pairs(path, [(r[text1_field], r[text2_field], r[score_field]) for r in records], records.where)
 
 
-def _pairs(path: Path, rows: list[tuple[object, object, object]], where: Callable[[int], str]) -> PairSet:
+def _pairs(path: Path, rows: Sequence[tuple[object, object, object]], where: Callable[[int], str]) -> PairSet:
     texts1, texts2, scores = [], [], []
     for number, (left, right, score) in enumerate(rows):
         if not isinstance(left, str) or not isinstance(right, str) or not _is_number(str(score)):
