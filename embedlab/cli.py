@@ -496,7 +496,7 @@ def _bias_inputs(
     sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
     sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None, *, required: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    from embedlab.bias import load_association_tests
+    from embedlab.bias import load_association_tests, load_words_file
     from embedlab.evaluate import load_beir, load_pairs
     from embedlab.io import read_records, read_texts
 
@@ -520,24 +520,10 @@ def _bias_inputs(
         "exposure": exposure,
         "tests": load_association_tests(sets, names) if sets else [],
         **({"pairs": _pairs(pairs)} if pairs else {}),
-        "words": _words(words) if words else [],
+        "words": load_words_file(words) if words else None,
         "benchmark": load_beir(benchmark, split="test") if benchmark else None,
         "sts": load_pairs(sts) if sts else None,
     }
-
-
-def _words(path: Path) -> list[str]:
-    from embedlab.io import read_text_file, read_texts
-
-    if path.suffix.lower() != ".json":
-        return read_texts(path).texts
-    try:
-        data = json.loads(read_text_file(path))
-    except json.JSONDecodeError as exc:
-        raise EmbedlabError(
-            f"{path}: not valid JSON ({exc.msg}); give a JSON list or a .txt with a word a line."
-        ) from exc
-    return [str(item[0] if isinstance(item, list) else item).replace("_", " ") for item in data]
 
 
 def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:
@@ -574,7 +560,7 @@ def _documents(
     from embedlab.io import read_records, read_texts
 
     records = read_texts(path, text_field=text_field, id_field=id_field, title_field=title_field)
-    extra = read_records(path) if fields else [{} for _ in records.ids]
+    extra: list[dict[str, Any]] = read_records(path) if fields else [{} for _ in records.ids]
     missing = sorted(set(fields) - set(extra[0])) if extra else []
     if missing:
         raise EmbedlabError(f"{path}: no metadata fields {missing}.")

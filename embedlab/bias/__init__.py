@@ -9,7 +9,14 @@ from embedlab.bias.association import (
     weat,
 )
 from embedlab.bias.audit import BiasAudit, audit_model, write_audit
-from embedlab.bias.direction import BiasSubspace, bias_direction, debias_model, load_pairs_file, project
+from embedlab.bias.direction import (
+    BiasSubspace,
+    bias_direction,
+    debias_model,
+    load_pairs_file,
+    load_words_file,
+    project,
+)
 from embedlab.bias.exposure import ExposureResult, retrieval_exposure
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "load_association_test",
     "load_association_tests",
     "load_pairs_file",
+    "load_words_file",
     "project",
     "retrieval_exposure",
     "seat_sets",
