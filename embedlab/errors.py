@@ -15,7 +15,7 @@ class ModelNotFoundError(EmbedlabError):
 
 
 class ModelChecksumError(EmbedlabError):
-    """A model's weights do not match the sha256 they must have."""
+    """A model's weights, configuration or fingerprint differ from what they must be (a verified model)."""
 
 
 class InputError(EmbedlabError, ValueError):
