@@ -192,13 +192,18 @@ def models_list(as_json: JsonOption = False) -> None:
     from embedlab.registry import ModelRegistry
 
     rows = [{"name": DEFAULT_MODEL_NAME, "source": "bundled", "path": str(bundled_model_dir())}]
+    registered, unreadable = ModelRegistry().scan()
     rows += [
         {
             "name": entry.name,
             "source": f"registry ({entry.lineage.method} of {entry.lineage.base})",
             "path": str(entry.path),
         }
-        for entry in ModelRegistry().entries()
+        for entry in registered
+    ]
+    rows += [
+        {"name": bad.name, "source": "registry (unreadable)", "path": str(bad.path), "error": bad.reason}
+        for bad in unreadable
     ]
     rows += [{"name": repo, "source": "hub cache", "path": path} for repo, path in cached_hub_models()]
     if as_json:
@@ -210,6 +215,9 @@ def models_list(as_json: JsonOption = False) -> None:
     for row in rows:
         table.add_row(row["name"], row["source"], row["path"])
     console.print(table)
+    for row in rows:
+        if "error" in row:
+            err.print("[yellow]warning:[/]", escape(row["error"]), soft_wrap=True)
 
 
 @models_app.command("show")

@@ -131,3 +131,17 @@ def test_encode_never_overwrites_its_input(tmp_path: Path) -> None:
     assert read_embeddings(tmp_path / "docs.embeddings.parquet").ids == ["a"]
     result = runner.invoke(app, ["encode", str(source), "-o", str(source), "--no-cache"])
     assert "is the input file" in str(result.exception)
+
+
+def test_models_list_shows_an_unreadable_registry_entry_beside_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBEDLAB_HOME", str(tmp_path))
+    for name, content in (("good", '{"method": "m", "base": "b", "base_fingerprint": "f"}'), ("bad", "[1, 2]")):
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "embedlab.json").write_text(content)
+    code, output = _run("models", "list", "--json")
+    assert code == 0, output
+    rows = {row["name"]: row for row in json.loads(output)}
+    assert rows["good"]["source"] == "registry (m of b)"
+    assert rows["bad"]["source"] == "registry (unreadable)" and "not list" in rows["bad"]["error"]
