@@ -116,9 +116,9 @@ def encode(
 ) -> None:
     """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
     from embedlab.encode import EmbeddingCache, Encoder
-    from embedlab.io import read_texts, write_embeddings
+    from embedlab.io import read_texts, writable_path, write_embeddings
 
-    output = output or input.with_name(input.stem + ".embeddings.parquet")
+    output = writable_path(output or input.with_name(input.stem + ".embeddings.parquet"))
     if output.resolve() == input.resolve():
         raise EmbedlabError(f"The output {output} is the input file: choose another --output.")
     records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)

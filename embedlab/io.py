@@ -28,6 +28,7 @@ from embedlab.errors import InputError
 from embedlab.models import ModelInfo
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+EMBEDDING_SUFFIXES = (".parquet", ".npy")
 _ID_FIELDS = ("id", "_id")
 _META_KEY = b"embedlab"
 
@@ -117,8 +118,7 @@ def read_records(path: str | Path) -> Records:
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES or suffix == ".txt":
         raise InputError(f"{path}: records are read from .jsonl, .csv, .tsv or .parquet, not {suffix!r}.")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
+    _existing_file(path)
     if suffix == ".parquet":
         return _parquet_rows(path)
     if suffix in (".csv", ".tsv"):
@@ -133,10 +133,8 @@ def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
         >>> write_records("pairs.jsonl", [{"anchor": "q", "positive": "d"}])  # doctest: +SKIP
         PosixPath('pairs.jsonl')
     """
-    path = Path(path)
+    path = writable_path(path, (".jsonl", ".csv", ".parquet"))
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".csv", ".parquet"):
-        raise InputError(f"{path}: write records as .jsonl, .csv or .parquet, not {suffix!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0]) if rows else []
 
@@ -172,7 +170,7 @@ def write_embeddings(
     Parquet holds columns ``id`` and ``embedding`` (a fixed-size list) and the metadata in the schema.
     ``.npy`` holds the matrix; its sidecar ``<name>.meta.json`` holds the ids and the metadata.
     """
-    path = Path(path)
+    path = writable_path(path, EMBEDDING_SUFFIXES)
     if len(ids) != len(vectors):
         raise InputError(f"{len(ids)} ids for {len(vectors)} vectors.")
     meta = {"embedlab_version": __version__, "model": info.to_dict(), "precision": precision, "count": len(ids)}
@@ -187,21 +185,37 @@ def write_embeddings(
         table = pa.table({"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column})
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
         _atomic(path, lambda tmp: pq.write_table(table, tmp))
-    elif suffix == ".npy":
+    else:
         _atomic(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
         sidecar = _sidecar(path)
         _atomic(sidecar, lambda tmp: tmp.write_text(json.dumps({**meta, "ids": [str(i) for i in ids]})))
-    else:
-        raise InputError(f"{path}: write embeddings as .parquet or .npy, not {suffix!r}.")
+    return path
+
+
+def writable_path(path: str | Path, suffixes: Sequence[str] = EMBEDDING_SUFFIXES) -> Path:
+    """``path`` as a :class:`Path` when a file with one of ``suffixes`` can be written there.
+
+    Check it before long work (encoding) so that a bad output fails at once.
+
+    Raises:
+        InputError: another suffix, a folder at ``path``, or a file where one of its folders should be.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"{path}: write as {' or '.join(suffixes)}, not {path.suffix.lower()!r}.")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name, e.g. {path / ('output' + suffixes[0])}.")
+    blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"{path}: {blocking} is a file, not a folder.")
     return path
 
 
 def read_embeddings(path: str | Path) -> EmbeddingFile:
     """Read a file written by :func:`write_embeddings` (a bare .npy without sidecar works too)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
+    path = _existing_file(path)
     suffix = path.suffix.lower()
+    ids: list[str] | None = None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -220,18 +234,22 @@ def read_embeddings(path: str | Path) -> EmbeddingFile:
         elif suffix == ".npy":
             vectors = np.load(path, allow_pickle=False)
             sidecar = _sidecar(path)
-            meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-            ids = meta.pop("ids", [])
+            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
         else:
             raise InputError(f"{path}: embeddings are read from .parquet or .npy, not {suffix!r}.")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(
-            f"{path}: cannot read embeddings ({exc}); the file is corrupt or not an embeddings file."
+            f"{path}: cannot read embeddings ({type(exc).__name__}: {exc}); the file is corrupt or not an "
+            "embeddings file."
         ) from exc
+    meta = _checked_meta(path, meta)
+    ids = ids if ids is not None else [str(i) for i in meta.pop("ids", [])]
     if vectors.ndim != 2:
         raise InputError(f"{path}: expected a 2-D matrix of vectors, got shape {vectors.shape}.")
+    if vectors.dtype.kind not in "fiu":
+        raise InputError(f"{path}: vectors must be real numbers (floats or integers), not {vectors.dtype}.")
     expected = meta.get("count", len(vectors))
     if (ids and len(ids) != len(vectors)) or expected != len(vectors):
         raise InputError(
@@ -247,10 +265,7 @@ def read_text_file(path: str | Path) -> str:
     Raises:
         InputError: no such file, or bytes that are not UTF-8 (naming the byte and the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
-    data = path.read_bytes()
+    data = _existing_file(path).read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -363,6 +378,35 @@ def _records(path: Path, rows: Records, text_field: str, id_field: str | None, t
     if repeated:
         raise InputError(f"{path}: ids must be unique; repeated: {', '.join(repeated[:10])}.")
     return TextRecords(ids=ids, texts=texts, titles=titles if title_field else None)
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file.")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    return path
+
+
+def _checked_meta(path: Path, meta: object) -> dict[str, Any]:
+    """The metadata written beside embeddings, refused when damaged (another tool's file, a hand edit)."""
+    from embedlab.encode.encoder import PRECISIONS
+
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: its embedlab metadata is not a JSON object; encode the texts again.")
+    problems = []
+    if not isinstance(meta.get("ids", []), list):
+        problems.append("'ids' is not a list")
+    if not isinstance(meta.get("count", 0), int) or isinstance(meta.get("count"), bool):
+        problems.append("'count' is not a whole number")
+    if meta.get("precision", "float32") not in PRECISIONS:
+        problems.append(f"unknown precision {meta.get('precision')!r}")
+    if not isinstance(meta.get("model", {}), dict):
+        problems.append("'model' is not an object")
+    if problems:
+        raise InputError(f"{path}: its embedlab metadata is damaged ({'; '.join(problems)}); encode the texts again.")
+    return meta
 
 
 def _sidecar(path: Path) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab import EmbeddingModel, Encoder, read_embeddings, write_embeddings
+from embedlab import EmbeddingModel, EmbedlabError, Encoder, read_embeddings, write_embeddings
 from embedlab.cli import app
 
 runner = CliRunner()
@@ -145,3 +145,20 @@ def test_models_list_shows_an_unreadable_registry_entry_beside_the_others(
     rows = {row["name"]: row for row in json.loads(output)}
     assert rows["good"]["source"] == "registry (m of b)"
     assert rows["bad"]["source"] == "registry (unreadable)" and "not list" in rows["bad"]["error"]
+
+
+def test_a_benchmark_cannot_be_built_into_a_file(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text('{"id": "d1", "text": "a"}\n')
+    (tmp_path / "log.jsonl").write_text('{"query": "q", "doc_id": "d1"}\n')
+    (tmp_path / "taken").write_text("mine")
+    result = runner.invoke(app, ["benchmark", "build", "--corpus", str(tmp_path / "corpus.jsonl"), "--log",
+                                 str(tmp_path / "log.jsonl"), "--out", str(tmp_path / "taken")])  # fmt: skip
+    assert isinstance(result.exception, EmbedlabError) and "is a file" in str(result.exception)
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_encode_refuses_an_output_folder_before_encoding(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("one\n")
+    (tmp_path / "out.parquet").mkdir()
+    result = runner.invoke(app, ["encode", str(tmp_path / "t.txt"), "-o", str(tmp_path / "out.parquet")])
+    assert isinstance(result.exception, EmbedlabError) and "is a folder" in str(result.exception)

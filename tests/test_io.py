@@ -11,7 +11,7 @@ import pytest
 from embedlab import EmbeddingModel, InputError, read_embeddings, read_texts, write_embeddings
 from embedlab.adapt.data import read_training_pairs
 from embedlab.evaluate import load_pairs
-from embedlab.io import read_records
+from embedlab.io import read_records, writable_path
 
 
 def test_txt_one_text_per_line_blank_lines_skipped(tmp_path: Path) -> None:
@@ -181,3 +181,48 @@ def test_jsonl_rows_of_pairs_are_named_by_their_line(tmp_path: Path) -> None:
     headerless.write_text('a,b,1\n"c,d,2\ne,f,3\n', encoding="utf-8")  # would be one pair and a long text
     with pytest.raises(InputError, match=r"sts.csv:2: malformed CSV"):
         load_pairs(headerless)
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        ("[1, 2]", "metadata is not a JSON object"),
+        ('{"ids": 5, "count": "2"}', r"damaged \('ids' is not a list; 'count' is not a whole number\)"),
+        ('{"precision": "int4", "model": [1]}', r"unknown precision 'int4'; 'model' is not an object"),
+    ],
+)
+def test_damaged_embedding_metadata_is_a_clear_error(tmp_path: Path, sidecar: str, message: str) -> None:
+    np.save(tmp_path / "e.npy", np.zeros((2, 4), np.float32))
+    (tmp_path / "e.meta.json").write_text(sidecar)
+    with pytest.raises(InputError, match=message):
+        read_embeddings(tmp_path / "e.npy")
+
+
+def test_embedding_files_that_are_not_vectors_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(InputError, match=r"cannot read embeddings \(EOFError"):
+        read_embeddings(tmp_path / "empty.npy")
+    np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
+    with pytest.raises(InputError, match="must be real numbers"):
+        read_embeddings(tmp_path / "text.npy")
+    column = pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0]), 2)
+    pq.write_table(
+        pa.table({"embedding": column}).replace_schema_metadata({b"embedlab": b"[1]"}), tmp_path / "m.parquet"
+    )
+    with pytest.raises(InputError, match="metadata is not a JSON object"):
+        read_embeddings(tmp_path / "m.parquet")
+    (tmp_path / "folder.parquet").mkdir()
+    with pytest.raises(InputError, match="is a folder; give a file"):
+        read_embeddings(tmp_path / "folder.parquet")
+    with pytest.raises(InputError, match="is a folder; give a file"):
+        read_texts(tmp_path / "folder.parquet")
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path: Path, model: EmbeddingModel) -> None:
+    (tmp_path / "out.parquet").mkdir()
+    with pytest.raises(InputError, match="is a folder; give a file name"):
+        write_embeddings(tmp_path / "out.parquet", ["a"], np.zeros((1, 4), np.float32), info=model.info)
+    (tmp_path / "file.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"file\.txt is a file, not a folder"):
+        writable_path(tmp_path / "file.txt" / "sub" / "out.npy")
+    assert (tmp_path / "file.txt").read_text() == "mine"

@@ -196,9 +196,20 @@ class EmbeddingCache:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"The embedding cache {self.path} cannot be created there ({exc}).") from exc
         try:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                conn.close()
+                raise CacheError(
+                    f"{self.path} is an SQLite database but not an embedlab cache (tables: "
+                    f"{', '.join(sorted(tables))}); refusing to write into it. Give another --cache-path (or "
+                    "EMBEDLAB_CACHE_DIR)."
+                )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(

@@ -231,3 +231,19 @@ def test_clear_by_fingerprint_prefix(tmp_path: Path) -> None:
     with pytest.raises(CacheError, match="at least 8"):
         cache.clear("abc")
     assert cache.clear("abcdef012345") == 1  # the 12 digits that `embedlab encode` prints
+
+
+def test_another_programs_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(CacheError, match=r"not an embedlab cache \(tables: users"):
+        EmbeddingCache(path).stats()
+    with sqlite3.connect(path) as conn:
+        assert [name for (name,) in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_a_cache_path_below_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CacheError, match="cannot be created there"):
+        EmbeddingCache(tmp_path / "file" / "cache.sqlite3").stats()
