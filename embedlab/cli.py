@@ -122,6 +122,8 @@ def encode(
     if output.resolve() == input.resolve():
         raise EmbedlabError(f"The output {output} is the input file: choose another --output.")
     records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
+    if not records.texts:
+        raise EmbedlabError(f"{input}: no texts to encode.")
     if records.skipped_blank_lines:
         err.print(f"skipped {records.skipped_blank_lines} blank lines")
     encoder = Encoder(
@@ -360,9 +362,11 @@ def eval_(
     from embedlab.evaluate import load_beir, load_pairs
     from embedlab.evaluate.suite import run_evaluation
     from embedlab.evaluate.tasks import load_labelled
+    from embedlab.io import writable_folder
 
     if benchmark is None and sts is None and labels is None:
         raise EmbedlabError("Nothing to evaluate: give --benchmark, --sts and/or --labels.")
+    writable_folder(out)
     labelled = load_labelled(labels, text_field=text_field, label_field=label_field) if labels else None
     report = run_evaluation(
         [None if spec == "default" else spec for spec in (model or ["default"])],
@@ -453,8 +457,10 @@ def bias_audit(
 ) -> None:
     """Association tests, bias direction and projections (and quality): audit.json and audit.html."""
     from embedlab.bias import audit_model, write_audit
+    from embedlab.io import writable_folder
     from embedlab.models import load_model
 
+    writable_folder(out)
     inputs = _bias_inputs(sets, tests, pairs, words, benchmark, sts, exposure_docs, exposure_queries)
     audit = audit_model(load_model(model), **inputs)
     _print_audit(audit, None)
@@ -480,8 +486,10 @@ def bias_debias(
     """Remove the bias subspace from a model (saved as a plain sentence-transformers model) and audit both."""
     from embedlab.bias import audit_model, bias_direction, debias_model, write_audit
     from embedlab.encode import Encoder
+    from embedlab.io import writable_folder
     from embedlab.models import load_model
 
+    writable_folder(report)
     original = load_model(model)
     inputs = _bias_inputs(sets, tests, None, words, benchmark, sts, exposure_docs, exposure_queries, required=False)
     subspace = bias_direction(Encoder(original), _pairs(pairs), components=components)
@@ -504,9 +512,9 @@ def _bias_inputs(
     sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
     sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None, *, required: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    from embedlab.bias import load_association_tests, load_words_file
+    from embedlab.bias import load_association_tests, load_exposure_documents, load_words_file
     from embedlab.evaluate import load_beir, load_pairs
-    from embedlab.io import read_records, read_texts
+    from embedlab.io import read_texts
 
     if required and not any((sets, pairs, words, benchmark, sts, exposure_docs)):
         raise EmbedlabError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
@@ -516,13 +524,7 @@ def _bias_inputs(
         raise EmbedlabError("Retrieval exposure needs both --exposure-docs and --exposure-queries.")
     exposure = None
     if exposure_docs and exposure_queries:
-        rows = read_records(exposure_docs)
-        incomplete = [n for n, row in enumerate(rows, start=1) if not all(row.get(f) for f in ("id", "text", "group"))]
-        if incomplete:
-            raise EmbedlabError(f"{exposure_docs}: records {incomplete[:10]} need id, text and group.")
-        corpus = {str(row["id"]): str(row["text"]) for row in rows}
-        groups = {str(row["id"]): str(row["group"]) for row in rows}
-        exposure = (read_texts(exposure_queries).texts, corpus, groups)
+        exposure = (read_texts(exposure_queries).texts, *load_exposure_documents(exposure_docs))
     names = [name.strip() for name in tests.split(",")] if tests else None
     return {
         "exposure": exposure,

@@ -205,9 +205,7 @@ def writable_path(path: str | Path, suffixes: Sequence[str] = EMBEDDING_SUFFIXES
         raise InputError(f"{path}: write as {' or '.join(suffixes)}, not {path.suffix.lower()!r}.")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name, e.g. {path / ('output' + suffixes[0])}.")
-    blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
-    if blocking is not None:
-        raise InputError(f"{path}: {blocking} is a file, not a folder.")
+    writable_folder(path.parent)
     return path
 
 
@@ -366,18 +364,37 @@ def _records(path: Path, rows: Records, text_field: str, id_field: str | None, t
             raise InputError(f"{path}: no {role} field {wanted!r}; fields are: {', '.join(fields)}.")
     ids, texts, titles = [], [], []
     for number, row in enumerate(rows):
-        text = row.get(text_field)
+        text, doc_id = row.get(text_field), row.get(id_field) if id_field else number
         if not isinstance(text, str):
             raise InputError(f"{rows.where(number)}: {type(text).__name__} in {text_field!r}, not a string.")
+        if isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
+            raise InputError(
+                f"{rows.where(number)}: {type(doc_id).__name__} in {id_field!r}, not a string or an integer."
+            )
         texts.append(text)
-        ids.append(str(row.get(id_field)) if id_field else str(number))
+        ids.append(str(doc_id))
         if title_field:
             title = row.get(title_field)
+            if isinstance(title, list | dict):
+                raise InputError(f"{rows.where(number)}: {type(title).__name__} in {title_field!r}, not a title.")
             titles.append(str(title) if title else None)
     repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
     if repeated:
         raise InputError(f"{path}: ids must be unique; repeated: {', '.join(repeated[:10])}.")
     return TextRecords(ids=ids, texts=texts, titles=titles if title_field else None)
+
+
+def writable_folder(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` when a folder can be made (or is) there; check it before long work.
+
+    Raises:
+        InputError: a file at ``path`` or where one of its folders should be.
+    """
+    path = Path(path)
+    blocking = next((folder for folder in (path, *path.parents) if folder.exists() and not folder.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"{path}: {blocking} is a file, not a folder.")
+    return path
 
 
 def _existing_file(path: str | Path) -> Path:

@@ -162,3 +162,35 @@ def test_encode_refuses_an_output_folder_before_encoding(tmp_path: Path) -> None
     (tmp_path / "out.parquet").mkdir()
     result = runner.invoke(app, ["encode", str(tmp_path / "t.txt"), "-o", str(tmp_path / "out.parquet")])
     assert isinstance(result.exception, EmbedlabError) and "is a folder" in str(result.exception)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "id,text\n"])
+def test_encoding_a_file_without_texts_is_an_error(tmp_path: Path, content: str) -> None:
+    source = tmp_path / ("t.csv" if "," in content else "t.txt")
+    source.write_text(content)
+    result = runner.invoke(app, ["encode", str(source), "--no-cache"])
+    assert isinstance(result.exception, EmbedlabError) and "no texts to encode" in str(result.exception)
+    assert not (tmp_path / "t.embeddings.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["eval", "--sts", "pairs.csv", "--out"], ["bias", "audit", "--pairs", "pairs.json", "--out"],
+     ["bias", "debias", "--pairs", "pairs.json", "-o", "m", "--report"]],
+)  # fmt: skip
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "pairs.csv").write_text("a,b,1\n" * 10)
+    (tmp_path / "pairs.json").write_text('[["she", "he"], ["woman", "man"]]')
+    (tmp_path / "taken").write_text("mine")
+    args = [str(tmp_path / arg) if arg in ("pairs.csv", "pairs.json", "m") else arg for arg in command]
+    result = runner.invoke(app, [*args, str(tmp_path / "taken")])
+    assert isinstance(result.exception, EmbedlabError) and "taken is a file, not a folder" in str(result.exception)
+    assert (tmp_path / "taken").read_text() == "mine" and not (tmp_path / "m").exists()
+
+
+def test_clustering_as_many_texts_as_labels_is_an_error(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"text": "a cat", "label": "x"}\n{"text": "a stock", "label": "y"}\n')
+    result = runner.invoke(app, ["eval", "--labels", str(labels), "--no-cache", "--out", str(tmp_path / "out")])
+    assert isinstance(result.exception, EmbedlabError), result.output  # was sklearn's ValueError
+    assert "needs more texts than labels" in str(result.exception)

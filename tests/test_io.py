@@ -226,3 +226,19 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path: Pa
     with pytest.raises(InputError, match=r"file\.txt is a file, not a folder"):
         writable_path(tmp_path / "file.txt" / "sub" / "out.npy")
     assert (tmp_path / "file.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "a", "text": "x"}\n{"text": "y"}\n', r"in.jsonl:2: NoneType in 'id', not a string or an integer"),
+        ('{"id": {"a": 1}, "text": "x"}\n', r"in.jsonl:1: dict in 'id'"),
+        ('{"id": true, "text": "x"}\n', r"in.jsonl:1: bool in 'id'"),
+        ('{"id": 1, "text": "x", "title": ["t"]}\n', r"in.jsonl:1: list in 'title', not a title"),
+    ],
+)
+def test_ids_and_titles_of_the_wrong_type_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        read_texts(path, title_field="title" if "title" in content else None)

@@ -17,7 +17,7 @@ from embedlab.bias.direction import (
     load_words_file,
     project,
 )
-from embedlab.bias.exposure import ExposureResult, retrieval_exposure
+from embedlab.bias.exposure import ExposureResult, load_exposure_documents, retrieval_exposure
 
 __all__ = [
     "AssociationResult",
@@ -30,6 +30,7 @@ __all__ = [
     "debias_model",
     "load_association_test",
     "load_association_tests",
+    "load_exposure_documents",
     "load_pairs_file",
     "load_words_file",
     "project",

@@ -92,6 +92,9 @@ def load_association_test(path: str | Path, *, name: str | None = None) -> Assoc
     malformed = [role for role in _ROLES if not is_text_list(data[role]["examples"])]
     if malformed:
         raise InputError(f"{path}: the examples of {', '.join(malformed)} must be a list of non-empty strings.")
+    unnamed = [role for role in _ROLES if not isinstance(data[role].get("category", ""), str)]
+    if unnamed:
+        raise InputError(f"{path}: the category of {', '.join(unnamed)} must be a string.")
     sets = {role: tuple(data[role]["examples"]) for role in _ROLES}
     small = [role for role, examples in sets.items() if len(examples) < 2]
     if small:

@@ -31,6 +31,7 @@ from embedlab.evaluate.data import PairSet, RetrievalBenchmark
 from embedlab.evaluate.retrieval import ExactSearch, evaluate
 from embedlab.evaluate.stats import Estimate
 from embedlab.evaluate.sts import sts_correlation
+from embedlab.io import writable_folder
 from embedlab.models import EmbeddingModel
 from embedlab.plots import data_uri, pyplot
 
@@ -134,7 +135,7 @@ def audit_model(
 
 def write_audit(out: str | Path, before: BiasAudit, after: BiasAudit | None = None) -> dict[str, Path]:
     """Write ``audit.json`` and ``audit.html`` (before and, if given, after side by side) into ``out``."""
-    folder = Path(out)
+    folder = writable_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     data = {"embedlab_version": __version__, "before": before.to_dict(), "after": after.to_dict() if after else None}
     (folder / "audit.json").write_text(json.dumps(data, indent=1))

@@ -73,6 +73,12 @@ def test_empty_sets_and_malformed_test_files_are_errors(tmp_path: Path) -> None:
     for bad in ("abc", ["x", 3], ["x", " "]):  # a string would be split into letters
         with pytest.raises(InputError, match="attr1 must be a list of non-empty strings"):
             load_association_test(_write_test(tmp_path / "b.jsonl", **{**full, "attr1": bad}))
+    with pytest.raises(InputError, match="category of attr2 must be a string"):
+        bad = {**full, "attr2": ["g", "h"]}
+        data = {role: {"category": role, "examples": words} for role, words in bad.items()}
+        data["attr2"]["category"] = ["x"]
+        (tmp_path / "d.jsonl").write_text(json.dumps(data))
+        load_association_test(tmp_path / "d.jsonl")
     (tmp_path / "c.jsonl").write_text("[1, 2]")
     with pytest.raises(InputError, match="is a JSON object with targ1"):
         load_association_test(tmp_path / "c.jsonl")
