@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from embedlab import __version__
+from embedlab.encode.encoder import PRECISIONS
 from embedlab.errors import InputError
 from embedlab.models import ModelInfo
 
@@ -173,6 +174,8 @@ def write_embeddings(
     path = writable_path(path, EMBEDDING_SUFFIXES)
     if len(ids) != len(vectors):
         raise InputError(f"{len(ids)} ids for {len(vectors)} vectors.")
+    if precision not in PRECISIONS:
+        raise InputError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     meta = {"embedlab_version": __version__, "model": info.to_dict(), "precision": precision, "count": len(ids)}
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
@@ -408,8 +411,6 @@ def _existing_file(path: str | Path) -> Path:
 
 def _checked_meta(path: Path, meta: object) -> dict[str, Any]:
     """The metadata written beside embeddings, refused when damaged (another tool's file, a hand edit)."""
-    from embedlab.encode.encoder import PRECISIONS
-
     if not isinstance(meta, dict):
         raise InputError(f"{path}: its embedlab metadata is not a JSON object; encode the texts again.")
     problems = []

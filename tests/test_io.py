@@ -87,13 +87,13 @@ def test_embeddings_round_trip_with_ids_and_model(
     tmp_path: Path, model: EmbeddingModel, suffix: str, dtype: type
 ) -> None:
     vectors = (np.arange(12).reshape(3, 4) - 5).astype(dtype)
-    path = write_embeddings(tmp_path / f"out{suffix}", ["a", "b", "c"], vectors, info=model.info, precision="x")
+    path = write_embeddings(tmp_path / f"out{suffix}", ["a", "b", "c"], vectors, info=model.info, precision="int8")
     back = read_embeddings(path)
     assert back.ids == ["a", "b", "c"]
     np.testing.assert_array_equal(back.vectors, vectors)
     assert back.vectors.dtype == dtype
     assert back.meta["model"]["fingerprint"] == model.fingerprint
-    assert back.meta["precision"] == "x"
+    assert back.meta["precision"] == "int8"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"out{suffix}"] + (["out.meta.json"] if suffix == ".npy" else [])
     )  # no temporary files left behind
@@ -102,6 +102,8 @@ def test_embeddings_round_trip_with_ids_and_model(
 def test_write_refuses_mismatched_ids_and_unknown_format(tmp_path: Path, model: EmbeddingModel) -> None:
     with pytest.raises(InputError, match="2 ids for 3 vectors"):
         write_embeddings(tmp_path / "o.parquet", ["a", "b"], np.zeros((3, 4)), info=model.info)
+    with pytest.raises(InputError, match="Unknown precision 'x'"):  # read_embeddings would refuse the file
+        write_embeddings(tmp_path / "o.parquet", ["a"], np.zeros((1, 4)), info=model.info, precision="x")
     with pytest.raises(InputError, match=r"parquet or \.npy"):
         write_embeddings(tmp_path / "o.csv", ["a"], np.zeros((1, 4)), info=model.info)
 
