@@ -118,12 +118,14 @@ def encode(
 ) -> None:
     """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
     from embedlab.encode import EmbeddingCache, Encoder
-    from embedlab.io import read_texts, write_embeddings
+    from embedlab.io import read_texts, writable_path, write_embeddings
 
-    output = output or input.with_name(input.stem + ".embeddings.parquet")
+    output = writable_path(output or input.with_name(input.stem + ".embeddings.parquet"))
     if output.resolve() == input.resolve():
         raise EmbedlabError(f"The output {output} is the input file: choose another --output.")
     records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
+    if not records.texts:
+        raise EmbedlabError(f"{input}: no texts to encode.")
     if records.skipped_blank_lines:
         err.print(f"skipped {records.skipped_blank_lines} blank lines")
     encoder = Encoder(
@@ -195,6 +197,7 @@ def models_list(as_json: JsonOption = False) -> None:
     from embedlab.registry import ModelRegistry
 
     rows = [{"name": DEFAULT_MODEL_NAME, "source": "bundled", "path": str(bundled_model_dir())}]
+    registered, unreadable = ModelRegistry().scan()
     rows += [
         {
             "name": entry.name,
@@ -209,7 +212,11 @@ def models_list(as_json: JsonOption = False) -> None:
             "source": f"registry ({entry.lineage.method} of {entry.lineage.base})",
             "path": str(entry.path),
         }
-        for entry in ModelRegistry().entries()
+        for entry in registered
+    ]
+    rows += [
+        {"name": bad.name, "source": "registry (unreadable)", "path": str(bad.path), "error": bad.reason}
+        for bad in unreadable
     ]
     rows += [{"name": repo, "source": "hub cache", "path": path} for repo, path in cached_hub_models()]
     if as_json:
@@ -221,6 +228,9 @@ def models_list(as_json: JsonOption = False) -> None:
     for row in rows:
         table.add_row(row["name"], row["source"], row["path"])
     console.print(table)
+    for row in rows:
+        if "error" in row:
+            err.print("[yellow]warning:[/]", escape(row["error"]), soft_wrap=True)
 
 
 @models_app.command("show")
@@ -372,9 +382,11 @@ def eval_(
     from embedlab.evaluate import load_beir, load_pairs
     from embedlab.evaluate.suite import run_evaluation
     from embedlab.evaluate.tasks import load_labelled
+    from embedlab.io import writable_folder
 
     if benchmark is None and sts is None and labels is None:
         raise EmbedlabError("Nothing to evaluate: give --benchmark, --sts and/or --labels.")
+    writable_folder(out)
     labelled = load_labelled(labels, text_field=text_field, label_field=label_field) if labels else None
     bench = load_beir(benchmark, split=split) if benchmark else None
     if bench is not None and corpus_size is not None:
@@ -453,8 +465,10 @@ def bias_audit(
 ) -> None:
     """Association tests, bias direction and projections (and quality): audit.json and audit.html."""
     from embedlab.bias import audit_model, write_audit
+    from embedlab.io import writable_folder
     from embedlab.models import load_model
 
+    writable_folder(out)
     inputs = _bias_inputs(sets, tests, pairs, words, benchmark, sts, exposure_docs, exposure_queries)
     audit = audit_model(load_model(model), **inputs)
     _print_audit(audit, None)
@@ -480,8 +494,10 @@ def bias_debias(
     """Remove the bias subspace from a model (saved as a plain sentence-transformers model) and audit both."""
     from embedlab.bias import audit_model, bias_direction, debias_model, write_audit
     from embedlab.encode import Encoder
+    from embedlab.io import writable_folder
     from embedlab.models import load_model
 
+    writable_folder(report)
     original = load_model(model)
     inputs = _bias_inputs(sets, tests, None, words, benchmark, sts, exposure_docs, exposure_queries, required=False)
     subspace = bias_direction(Encoder(original), _pairs(pairs), components=components)
@@ -504,9 +520,9 @@ def _bias_inputs(
     sets: Path | None, tests: str | None, pairs: Path | None, words: Path | None, benchmark: Path | None,
     sts: Path | None, exposure_docs: Path | None, exposure_queries: Path | None, *, required: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    from embedlab.bias import load_association_tests
+    from embedlab.bias import load_association_tests, load_exposure_documents, load_words_file
     from embedlab.evaluate import load_beir, load_pairs
-    from embedlab.io import read_records, read_texts
+    from embedlab.io import read_texts
 
     if required and not any((sets, pairs, words, benchmark, sts, exposure_docs)):
         raise EmbedlabError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
@@ -516,36 +532,16 @@ def _bias_inputs(
         raise EmbedlabError("Retrieval exposure needs both --exposure-docs and --exposure-queries.")
     exposure = None
     if exposure_docs and exposure_queries:
-        rows = read_records(exposure_docs)
-        incomplete = [n for n, row in enumerate(rows, start=1) if not all(row.get(f) for f in ("id", "text", "group"))]
-        if incomplete:
-            raise EmbedlabError(f"{exposure_docs}: records {incomplete[:10]} need id, text and group.")
-        corpus = {str(row["id"]): str(row["text"]) for row in rows}
-        groups = {str(row["id"]): str(row["group"]) for row in rows}
-        exposure = (read_texts(exposure_queries).texts, corpus, groups)
+        exposure = (read_texts(exposure_queries).texts, *load_exposure_documents(exposure_docs))
     names = [name.strip() for name in tests.split(",")] if tests else None
     return {
         "exposure": exposure,
         "tests": load_association_tests(sets, names) if sets else [],
         **({"pairs": _pairs(pairs)} if pairs else {}),
-        "words": _words(words) if words else [],
+        "words": load_words_file(words) if words else None,
         "benchmark": load_beir(benchmark, split="test") if benchmark else None,
         "sts": load_pairs(sts) if sts else None,
     }
-
-
-def _words(path: Path) -> list[str]:
-    from embedlab.io import read_text_file, read_texts
-
-    if path.suffix.lower() != ".json":
-        return read_texts(path).texts
-    try:
-        data = json.loads(read_text_file(path))
-    except json.JSONDecodeError as exc:
-        raise EmbedlabError(
-            f"{path}: not valid JSON ({exc.msg}); give a JSON list or a .txt with a word a line."
-        ) from exc
-    return [str(item[0] if isinstance(item, list) else item).replace("_", " ") for item in data]
 
 
 def _print_audit(before: BiasAudit, after: BiasAudit | None) -> None:
@@ -582,7 +578,7 @@ def _documents(
     from embedlab.io import read_records, read_texts
 
     records = read_texts(path, text_field=text_field, id_field=id_field, title_field=title_field)
-    extra = read_records(path) if fields else [{} for _ in records.ids]
+    extra: list[dict[str, Any]] = read_records(path) if fields else [{} for _ in records.ids]
     missing = sorted(set(fields) - set(extra[0])) if extra else []
     if missing:
         raise EmbedlabError(f"{path}: no metadata fields {missing}.")

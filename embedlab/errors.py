@@ -15,7 +15,7 @@ class ModelNotFoundError(EmbedlabError):
 
 
 class ModelChecksumError(EmbedlabError):
-    """A model's weights do not match the sha256 they must have."""
+    """A model's weights, configuration or fingerprint differ from what they must be (a verified model)."""
 
 
 class InputError(EmbedlabError, ValueError):
@@ -48,3 +48,7 @@ class MissingExtraError(EmbedlabError, ImportError):
 
 class VariantError(EmbedlabError):
     """A model variant cannot be used here: built for another CPU, or failing its parity with the source."""
+
+
+class CacheIntegrityWarning(UserWarning):
+    """Cached vectors failed their checksum (or predate checksums) and are recomputed instead of served."""

@@ -16,7 +16,7 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from embedlab import __version__
+from embedlab.encode.encoder import PRECISIONS
 from embedlab.errors import InputError
 from embedlab.models import ModelInfo
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+EMBEDDING_SUFFIXES = (".parquet", ".npy")
 _ID_FIELDS = ("id", "_id")
 _META_KEY = b"embedlab"
 
@@ -40,6 +42,29 @@ class TextRecords:
     texts: list[str]
     titles: list[str | None] | None = None
     skipped_blank_lines: int = 0
+
+
+class Records(list[dict[str, Any]]):
+    """The rows of a records file as dicts, each with the line it starts on (for error messages).
+
+    Example:
+        >>> rows = read_records("pairs.jsonl")  # doctest: +SKIP
+        >>> rows.where(0)  # doctest: +SKIP
+        'pairs.jsonl:1'
+    """
+
+    def __init__(self, path: Path, rows: Iterable[tuple[int, dict[str, Any]]], *, unit: str = "line") -> None:
+        numbered = list(rows)
+        super().__init__(row for _, row in numbered)
+        self.path = path
+        self.lines = [number for number, _ in numbered]
+        self.unit = unit
+
+    def where(self, index: int) -> str:
+        """Where the record at ``index`` (0-based) is: ``path:line``, or ``path: row N`` for parquet."""
+        if self.unit == "line":
+            return f"{self.path}:{self.lines[index]}"
+        return f"{self.path}: {self.unit} {self.lines[index]}"
 
 
 @dataclass
@@ -81,22 +106,24 @@ def read_texts(
     return _records(path, read_records(path), text_field or "text", id_field, title_field)
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path) -> Records:
     """The rows of a .jsonl/.ndjson, .csv/.tsv (with header) or .parquet file, as dicts.
 
+    :meth:`Records.where` gives the line each row starts on, for messages about a row.
+
     Raises:
-        InputError: unknown format, missing file, bytes that are not UTF-8, a malformed JSON line.
+        InputError: unknown format, missing file, bytes that are not UTF-8, a malformed JSON line, a
+            malformed CSV row (an unclosed quote, say) or a row with another number of fields than the header.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES or suffix == ".txt":
         raise InputError(f"{path}: records are read from .jsonl, .csv, .tsv or .parquet, not {suffix!r}.")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
+    _existing_file(path)
     if suffix == ".parquet":
         return _parquet_rows(path)
     if suffix in (".csv", ".tsv"):
-        return _table_rows(path, tsv=suffix == ".tsv")
+        return _table_rows(path)
     return _jsonl_rows(path)
 
 
@@ -107,10 +134,8 @@ def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
         >>> write_records("pairs.jsonl", [{"anchor": "q", "positive": "d"}])  # doctest: +SKIP
         PosixPath('pairs.jsonl')
     """
-    path = Path(path)
+    path = writable_path(path, (".jsonl", ".csv", ".parquet"))
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".csv", ".parquet"):
-        raise InputError(f"{path}: write records as .jsonl, .csv or .parquet, not {suffix!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(rows[0]) if rows else []
 
@@ -146,9 +171,11 @@ def write_embeddings(
     Parquet holds columns ``id`` and ``embedding`` (a fixed-size list) and the metadata in the schema.
     ``.npy`` holds the matrix; its sidecar ``<name>.meta.json`` holds the ids and the metadata.
     """
-    path = Path(path)
+    path = writable_path(path, EMBEDDING_SUFFIXES)
     if len(ids) != len(vectors):
         raise InputError(f"{len(ids)} ids for {len(vectors)} vectors.")
+    if precision not in PRECISIONS:
+        raise InputError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     meta = {"embedlab_version": __version__, "model": info.to_dict(), "precision": precision, "count": len(ids)}
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
@@ -161,21 +188,35 @@ def write_embeddings(
         table = pa.table({"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column})
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
         _atomic(path, lambda tmp: pq.write_table(table, tmp))
-    elif suffix == ".npy":
+    else:
         _atomic(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
         sidecar = _sidecar(path)
         _atomic(sidecar, lambda tmp: tmp.write_text(json.dumps({**meta, "ids": [str(i) for i in ids]})))
-    else:
-        raise InputError(f"{path}: write embeddings as .parquet or .npy, not {suffix!r}.")
+    return path
+
+
+def writable_path(path: str | Path, suffixes: Sequence[str] = EMBEDDING_SUFFIXES) -> Path:
+    """``path`` as a :class:`Path` when a file with one of ``suffixes`` can be written there.
+
+    Check it before long work (encoding) so that a bad output fails at once.
+
+    Raises:
+        InputError: another suffix, a folder at ``path``, or a file where one of its folders should be.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"{path}: write as {' or '.join(suffixes)}, not {path.suffix.lower()!r}.")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name, e.g. {path / ('output' + suffixes[0])}.")
+    writable_folder(path.parent)
     return path
 
 
 def read_embeddings(path: str | Path) -> EmbeddingFile:
     """Read a file written by :func:`write_embeddings` (a bare .npy without sidecar works too)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
+    path = _existing_file(path)
     suffix = path.suffix.lower()
+    ids: list[str] | None = None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -194,18 +235,22 @@ def read_embeddings(path: str | Path) -> EmbeddingFile:
         elif suffix == ".npy":
             vectors = np.load(path, allow_pickle=False)
             sidecar = _sidecar(path)
-            meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-            ids = meta.pop("ids", [])
+            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
         else:
             raise InputError(f"{path}: embeddings are read from .parquet or .npy, not {suffix!r}.")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(
-            f"{path}: cannot read embeddings ({exc}); the file is corrupt or not an embeddings file."
+            f"{path}: cannot read embeddings ({type(exc).__name__}: {exc}); the file is corrupt or not an "
+            "embeddings file."
         ) from exc
+    meta = _checked_meta(path, meta)
+    ids = ids if ids is not None else [str(i) for i in meta.pop("ids", [])]
     if vectors.ndim != 2:
         raise InputError(f"{path}: expected a 2-D matrix of vectors, got shape {vectors.shape}.")
+    if vectors.dtype.kind not in "fiu":
+        raise InputError(f"{path}: vectors must be real numbers (floats or integers), not {vectors.dtype}.")
     expected = meta.get("count", len(vectors))
     if (ids and len(ids) != len(vectors)) or expected != len(vectors):
         raise InputError(
@@ -221,10 +266,7 @@ def read_text_file(path: str | Path) -> str:
     Raises:
         InputError: no such file, or bytes that are not UTF-8 (naming the byte and the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
-    data = path.read_bytes()
+    data = _existing_file(path).read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -241,24 +283,55 @@ def _lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _table_rows(path: Path, *, tsv: bool) -> list[dict[str, Any]]:
-    """CSV (quoted fields allowed) or TSV (tabs separate, quotes are text) rows; each must have every column."""
-    text = read_text_file(path)
-    reader = csv.DictReader(
-        io.StringIO(text), delimiter="\t" if tsv else ",", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
+def read_table(path: str | Path) -> list[tuple[int, list[str]]]:
+    """The rows of a .csv (quoted fields allowed) or .tsv (tabs separate, quotes are text) file as lists of cells.
+
+    Each row comes with the line it starts on (a quoted field can span lines); blank lines are skipped.
+
+    Raises:
+        InputError: no such file, bytes that are not UTF-8, a malformed CSV row (an unclosed quote, text
+            after a closing quote), with its line.
+    """
+    path = Path(path)
+    tsv = path.suffix.lower() == ".tsv"
+    reader = csv.reader(
+        io.StringIO(read_text_file(path)),
+        delimiter="\t" if tsv else ",",
+        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
+        strict=True,
     )
     rows = []
-    for row in reader:
-        if None in row or None in row.values():
-            raise InputError(
-                f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} fields "
-                f"({', '.join(reader.fieldnames or [])})."
-            )
-        rows.append(row)
+    start = 1  # the line the next row starts on
+    try:
+        for row in reader:
+            if row:
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        unclosed = "a quote opened in this row is never closed; " if "end of data" in str(exc) else ""
+        raise InputError(
+            f"{path}:{start}: malformed {'TSV' if tsv else 'CSV'} ({exc}): {unclosed}a field with commas, quotes or "
+            'line breaks must be wholly in double quotes, with quotes inside it doubled ("").'
+        ) from exc
     return rows
 
 
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+def _table_rows(path: Path) -> Records:
+    """CSV or TSV rows under their header; each must have every column."""
+    table = read_table(path)
+    if not table:
+        return Records(path, [])
+    (first, header), rows = table[0], table[1:]
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise InputError(f"{path}:{first}: the header repeats the columns {', '.join(repeated)}.")
+    for line, row in rows:
+        if len(row) != len(header):
+            raise InputError(f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), got {len(row)}.")
+    return Records(path, ((line, dict(zip(header, row, strict=True))) for line, row in rows))
+
+
+def _jsonl_rows(path: Path) -> Records:
     rows = []
     for number, line in enumerate(_lines(read_text_file(path)), start=1):
         if not line.strip():
@@ -269,22 +342,21 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}).") from exc
         if not isinstance(row, dict):
             raise InputError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}.")
-        rows.append(row)
-    return rows
+        rows.append((number, row))
+    return Records(path, rows)
 
 
-def _parquet_rows(path: Path) -> list[dict[str, Any]]:
+def _parquet_rows(path: Path) -> Records:
     import pyarrow.parquet as pq
 
     try:
-        return list(pq.read_table(path).to_pylist())
+        rows = pq.read_table(path).to_pylist()
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read parquet ({exc}).") from exc
+    return Records(path, enumerate(rows, start=1), unit="row")
 
 
-def _records(
-    path: Path, rows: list[dict[str, Any]], text_field: str, id_field: str | None, title_field: str | None
-) -> TextRecords:
+def _records(path: Path, rows: Records, text_field: str, id_field: str | None, title_field: str | None) -> TextRecords:
     if not rows:
         return TextRecords(ids=[], texts=[], titles=[] if title_field else None)
     fields = list(rows[0])
@@ -294,19 +366,65 @@ def _records(
         if wanted is not None and wanted not in fields:
             raise InputError(f"{path}: no {role} field {wanted!r}; fields are: {', '.join(fields)}.")
     ids, texts, titles = [], [], []
-    for number, row in enumerate(rows, start=1):
-        text = row.get(text_field)
+    for number, row in enumerate(rows):
+        text, doc_id = row.get(text_field), row.get(id_field) if id_field else number
         if not isinstance(text, str):
-            raise InputError(f"{path}: record {number} has {type(text).__name__} in {text_field!r}, not a string.")
+            raise InputError(f"{rows.where(number)}: {type(text).__name__} in {text_field!r}, not a string.")
+        if isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
+            raise InputError(
+                f"{rows.where(number)}: {type(doc_id).__name__} in {id_field!r}, not a string or an integer."
+            )
         texts.append(text)
-        ids.append(str(row.get(id_field)) if id_field else str(number - 1))
+        ids.append(str(doc_id))
         if title_field:
             title = row.get(title_field)
+            if isinstance(title, list | dict):
+                raise InputError(f"{rows.where(number)}: {type(title).__name__} in {title_field!r}, not a title.")
             titles.append(str(title) if title else None)
     repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
     if repeated:
         raise InputError(f"{path}: ids must be unique; repeated: {', '.join(repeated[:10])}.")
     return TextRecords(ids=ids, texts=texts, titles=titles if title_field else None)
+
+
+def writable_folder(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` when a folder can be made (or is) there; check it before long work.
+
+    Raises:
+        InputError: a file at ``path`` or where one of its folders should be.
+    """
+    path = Path(path)
+    blocking = next((folder for folder in (path, *path.parents) if folder.exists() and not folder.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"{path}: {blocking} is a file, not a folder.")
+    return path
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file.")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    return path
+
+
+def _checked_meta(path: Path, meta: object) -> dict[str, Any]:
+    """The metadata written beside embeddings, refused when damaged (another tool's file, a hand edit)."""
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: its embedlab metadata is not a JSON object; encode the texts again.")
+    problems = []
+    if not isinstance(meta.get("ids", []), list):
+        problems.append("'ids' is not a list")
+    if not isinstance(meta.get("count", 0), int) or isinstance(meta.get("count"), bool):
+        problems.append("'count' is not a whole number")
+    if meta.get("precision", "float32") not in PRECISIONS:
+        problems.append(f"unknown precision {meta.get('precision')!r}")
+    if not isinstance(meta.get("model", {}), dict):
+        problems.append("'model' is not an object")
+    if problems:
+        raise InputError(f"{path}: its embedlab metadata is damaged ({'; '.join(problems)}); encode the texts again.")
+    return meta
 
 
 def _sidecar(path: Path) -> Path:

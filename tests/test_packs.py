@@ -109,6 +109,7 @@ def tiny_pack(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         fingerprint=load_model(tiny_model_dir).info.fingerprint,
         hub_repo="test-org/tiny-pack",
         aliases=("test-org/tiny-pack",),
+        pinned=(("1_Pooling/config.json", _sha256((tiny_model_dir / "1_Pooling/config.json").read_bytes())),),
     )
     monkeypatch.setitem(PACKS, pack.name, pack)
     return pack
@@ -169,6 +170,16 @@ def test_weights_changed_after_install_are_refused_at_load(tiny_pack: ModelPack)
         handle.seek(-1, 2)
         handle.write(bytes([last[0] ^ 0x01]))
     with pytest.raises(ModelChecksumError, match="Refusing to load"):
+        load_model("tiny-pack")
+
+
+def test_a_changed_pooling_after_install_is_refused_at_load(tiny_pack: ModelPack) -> None:
+    """The pack is verified like the bundled model: every pinned file, not only the weights (issue 15 #10)."""
+    entry = install("tiny-pack")
+    pooling = entry.path / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text(encoding="utf-8"))
+    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    with pytest.raises(ModelChecksumError, match="1_Pooling/config.json differs"):
         load_model("tiny-pack")
 
 

@@ -66,3 +66,30 @@ def test_data_hash_depends_on_content_and_order():
     assert data_hash([("q", "d")]) == data_hash([("q", "d")])
     assert data_hash([("q", "d"), ("r", "e")]) != data_hash([("r", "e"), ("q", "d")])
     assert len(json.dumps(data_hash([]))) == 18
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "a JSON object is expected, not list"),
+        ('{"method": "x"}', "missing base, base_fingerprint"),
+        ('{"method": "x", "base": "b", "base_fingerprint": "f", "metrics": [1]}', "wrong type of metrics"),
+        ("\x00\xff binary", "not a readable lineage file"),
+    ],
+)
+def test_lineage_files_of_the_wrong_shape_are_clear_errors(tmp_path, content, message):
+    (tmp_path / "embedlab.json").write_text(content, encoding="latin-1")
+    with pytest.raises(InputError, match=message):
+        read_lineage(tmp_path)
+
+
+def test_one_unreadable_entry_does_not_hide_the_others(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    for name, content in (("good", {"method": "m", "base": "b", "base_fingerprint": "f"}), ("bad", [1, 2])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "embedlab.json").write_text(json.dumps(content))
+    found, unreadable = registry.scan()
+    assert [entry.name for entry in found] == [entry.name for entry in registry.entries()] == ["good"]
+    assert [(bad.name, "not list" in bad.reason) for bad in unreadable] == [("bad", True)]
+    with pytest.raises(InputError, match="not a readable lineage file"):
+        registry.compare(["good", "bad"])

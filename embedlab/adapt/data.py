@@ -137,10 +137,10 @@ def read_training_pairs(
         return by_text[text]
 
     query_ids: dict[str, str] = {}
-    for number, row in enumerate(rows, start=2):
+    for number, row in enumerate(rows):
         anchor, positive = str(row.get(anchor_field) or "").strip(), str(row.get(positive_field) or "").strip()
         if not anchor or not positive:
-            raise InputError(f"{path}: row {number} has an empty {anchor_field!r} or {positive_field!r}.")
+            raise InputError(f"{rows.where(number)}: an empty {anchor_field!r} or {positive_field!r}.")
         qid = query_ids.setdefault(anchor, f"q{len(query_ids)}")
         queries[qid] = anchor
         doc = doc_id(positive)

@@ -44,7 +44,7 @@ from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_nega
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import RetrievalBenchmark
-from embedlab.models import EmbeddingModel, describe, load_model
+from embedlab.models import EmbeddingModel, describe, fingerprint, load_model
 from embedlab.registry import Lineage, data_hash, save_model
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ def finetune(
         metrics={"dev": best or {}, "dev_base": dev_scores[0] if evaluator is not None else {}},
         seconds=round(time.perf_counter() - started, 1),
     )
+    lineage.fingerprint = _trained_fingerprint(st, base_model, work)
     path = save_model(st, out, lineage)
     _clear_work(work)
     return AdaptResult(path=path, lineage=lineage, model=st, history=history, dev=dev_scores, resumed=resumed)
@@ -329,7 +330,7 @@ def _train(
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.lr,
-        warmup_ratio=config.warmup_ratio if stage == 0 else 0.0,
+        warmup_steps=_warmup_steps(steps_per_epoch * epochs, config) if stage == 0 else 0,
         seed=config.seed + stage,
         data_seed=config.seed + stage,
         save_strategy="steps",
@@ -362,6 +363,29 @@ def _train(
         entry = next(e for e in history if key in e and e["step"] == trainer.state.best_global_step)
         kept = evaluator.unprefixed(entry, "eval_")
     return last is not None, history, kept
+
+
+def _warmup_steps(planned: int, config: FinetuneConfig) -> int:
+    """Warmup steps for a stage of ``planned`` steps: ``warmup_ratio`` of them, rounded up, but never all of them.
+
+    The linear warmup starts at learning rate 0, so a run whose warmup covered every step (one batch of data,
+    the default ratio) would train nothing at all.
+    """
+    total = config.max_steps if config.max_steps > 0 else planned
+    return max(0, min(math.ceil(total * config.warmup_ratio), total - 1))
+
+
+def _trained_fingerprint(st: SentenceTransformer, base: EmbeddingModel, work: Path) -> str:
+    """The trained model's fingerprint; refuse (and clear ``work``) when training left it equal to the base's."""
+    trained = fingerprint(st)
+    if trained == base.info.fingerprint:
+        _clear_work(work)
+        raise InputError(
+            f"Training changed nothing: the result has the base model's fingerprint ({base.info.short_fingerprint}), "
+            "so it is not saved as a fine-tune. Give more training pairs or epochs, a smaller batch size or a "
+            "larger learning rate."
+        )
+    return trained
 
 
 def _last_complete_checkpoint(checkpoints: Path) -> Path | None:

@@ -9,8 +9,15 @@ from embedlab.bias.association import (
     weat,
 )
 from embedlab.bias.audit import BiasAudit, audit_model, write_audit
-from embedlab.bias.direction import BiasSubspace, bias_direction, debias_model, load_pairs_file, project
-from embedlab.bias.exposure import ExposureResult, retrieval_exposure
+from embedlab.bias.direction import (
+    BiasSubspace,
+    bias_direction,
+    debias_model,
+    load_pairs_file,
+    load_words_file,
+    project,
+)
+from embedlab.bias.exposure import ExposureResult, load_exposure_documents, retrieval_exposure
 
 __all__ = [
     "AssociationResult",
@@ -23,7 +30,9 @@ __all__ = [
     "debias_model",
     "load_association_test",
     "load_association_tests",
+    "load_exposure_documents",
     "load_pairs_file",
+    "load_words_file",
     "project",
     "retrieval_exposure",
     "seat_sets",

@@ -49,6 +49,13 @@ class AssociationTest:
     a: tuple[str, ...]
     b: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        empty = [role for role, texts in zip(_ROLES, (self.x, self.y, self.a, self.b), strict=True) if not texts]
+        if empty:
+            raise InputError(
+                f"Association test {self.name!r}: {', '.join(empty)} empty; an empty set measures nothing."
+            )
+
 
 @dataclass(frozen=True)
 class AssociationResult:
@@ -77,10 +84,18 @@ def load_association_test(path: str | Path, *, name: str | None = None) -> Assoc
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable JSON association test ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: an association test is a JSON object with {', '.join(_ROLES)}.")
     missing = [role for role in _ROLES if not isinstance(data.get(role), dict) or "examples" not in data[role]]
     if missing:
         raise InputError(f"{path}: missing {', '.join(missing)} (each needs 'category' and 'examples').")
-    sets = {role: tuple(str(e) for e in data[role]["examples"]) for role in _ROLES}
+    malformed = [role for role in _ROLES if not is_text_list(data[role]["examples"])]
+    if malformed:
+        raise InputError(f"{path}: the examples of {', '.join(malformed)} must be a list of non-empty strings.")
+    unnamed = [role for role in _ROLES if not isinstance(data[role].get("category", ""), str)]
+    if unnamed:
+        raise InputError(f"{path}: the category of {', '.join(unnamed)} must be a string.")
+    sets = {role: tuple(data[role]["examples"]) for role in _ROLES}
     small = [role for role, examples in sets.items() if len(examples) < 2]
     if small:
         raise InputError(f"{path}: {', '.join(small)} need at least two examples each.")
@@ -98,6 +113,8 @@ def load_association_test(path: str | Path, *, name: str | None = None) -> Assoc
 def load_association_tests(folder: str | Path, names: Sequence[str] | None = None) -> list[AssociationTest]:
     """Every ``*.jsonl``/``*.json`` test in ``folder`` (or only ``names``, without suffix), sorted by name."""
     root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder of association tests (*.jsonl).")
     files = {p.name.removesuffix(".jsonl").removesuffix(".json"): p for p in root.glob("*.json*") if p.is_file()}
     if names is not None:
         unknown = sorted(set(names) - set(files))
@@ -143,6 +160,9 @@ def association_from_vectors(
     seed: int = 0,
 ) -> AssociationResult:
     """WEAT's effect size and p-value from unit vectors (the core, for tests with chosen vectors)."""
+    sizes = (len(x), len(y), len(a), len(b))
+    if 0 in sizes:
+        raise InputError(f"Every target and attribute set needs vectors; got sets of sizes {sizes}.")
     x, y, a, b = (_unit(v) for v in (x, y, a, b))
     s_x = (x @ a.T).mean(axis=1) - (x @ b.T).mean(axis=1)
     s_y = (y @ a.T).mean(axis=1) - (y @ b.T).mean(axis=1)
@@ -164,8 +184,13 @@ def association_from_vectors(
         attributes=test.attributes if test else ("A", "B"),
         effect_size=effect,
         p_value=float(result.pvalue),
-        sizes=(len(x), len(y), len(a), len(b)),
+        sizes=sizes,
     )
+
+
+def is_text_list(items: object) -> bool:
+    """Whether ``items`` is a list of non-blank strings (what a word list or a set of examples must be)."""
+    return isinstance(items, list) and all(isinstance(item, str) and item.strip() for item in items)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -26,10 +26,12 @@ from embedlab.bias.association import AssociationResult, AssociationTest, weat
 from embedlab.bias.direction import BiasSubspace, bias_direction, project
 from embedlab.bias.exposure import ExposureResult, retrieval_exposure
 from embedlab.encode import Encoder
+from embedlab.errors import InputError
 from embedlab.evaluate.data import PairSet, RetrievalBenchmark
 from embedlab.evaluate.retrieval import ExactSearch, evaluate
 from embedlab.evaluate.stats import Estimate
 from embedlab.evaluate.sts import sts_correlation
+from embedlab.io import writable_folder
 from embedlab.models import EmbeddingModel
 from embedlab.plots import data_uri, pyplot
 
@@ -59,9 +61,9 @@ class BiasAudit:
     quality: dict[str, Estimate] = field(default_factory=dict)
 
     @property
-    def mean_abs_projection(self) -> float:
-        """Mean absolute projection of the audited words on the bias direction (0: none)."""
-        return float(np.mean(np.abs(list(self.projections.values())))) if self.projections else 0.0
+    def mean_abs_projection(self) -> float | None:
+        """Mean absolute projection of the audited words on the bias direction (``None``: no words projected)."""
+        return float(np.mean(np.abs(list(self.projections.values())))) if self.projections else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -82,7 +84,7 @@ def audit_model(
     tests: Sequence[AssociationTest] = (),
     pairs: Sequence[tuple[str, str]] | None = None,
     subspace: BiasSubspace | None = None,
-    words: Sequence[str] = (),
+    words: Sequence[str] | None = None,
     exposure: tuple[Sequence[str], dict[str, str], dict[str, str]] | None = None,
     benchmark: RetrievalBenchmark | None = None,
     sts: PairSet | None = None,
@@ -99,7 +101,19 @@ def audit_model(
         exposure: ``(queries, corpus {id: text}, groups {id: group})`` for retrieval exposure at k=10.
         benchmark: a retrieval benchmark for NDCG@10 (the quality cost of a mitigation).
         sts: scored pairs for STS Spearman.
+
+    Raises:
+        InputError: nothing to audit, an empty list of pairs or words (it would read as "no bias"), or
+            words without pairs or a subspace to project them on.
     """
+    if pairs is not None and not pairs:
+        raise InputError("The list of definitional pairs is empty: a bias direction needs at least two pairs.")
+    if words is not None and not words:
+        raise InputError("The list of words to project is empty: give at least one word.")
+    if words and subspace is None and not pairs:
+        raise InputError("Words are projected on a bias direction: give the definitional pairs (or a subspace).")
+    if not (tests or pairs or subspace is not None or exposure or benchmark or sts):
+        raise InputError("Nothing to audit: give association tests, definitional pairs, exposure data or quality data.")
     encoder = Encoder(model, show_progress=False)
     audit = BiasAudit(model=model.info.to_dict())
     audit.association = [weat(encoder, test) for test in tests]
@@ -121,7 +135,7 @@ def audit_model(
 
 def write_audit(out: str | Path, before: BiasAudit, after: BiasAudit | None = None) -> dict[str, Path]:
     """Write ``audit.json`` and ``audit.html`` (before and, if given, after side by side) into ``out``."""
-    folder = Path(out)
+    folder = writable_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     data = {"embedlab_version": __version__, "before": before.to_dict(), "after": after.to_dict() if after else None}
     (folder / "audit.json").write_text(json.dumps(data, indent=1))

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab.bias.association import is_text_list
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
+from embedlab.io import read_text_file, read_texts
 from embedlab.models import EmbeddingModel, describe
 
 
@@ -49,9 +51,41 @@ def load_pairs_file(path: str | Path) -> list[tuple[str, str]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable JSON list of pairs ({exc}).") from exc
-    if not isinstance(data, list) or not all(isinstance(p, list) and len(p) == 2 for p in data):
-        raise InputError(f"{path}: expected a JSON list of [word, word] pairs.")
-    return [(str(first), str(second)) for first, second in data]
+    if not isinstance(data, list) or not all(isinstance(p, list) and len(p) == 2 and is_text_list(p) for p in data):
+        raise InputError(f"{path}: expected a JSON list of [word, word] pairs of non-empty strings.")
+    if not data:
+        raise InputError(f"{path}: the list of pairs is empty; a bias direction needs at least two pairs.")
+    return [(first, second) for first, second in data]
+
+
+def load_words_file(path: str | Path) -> list[str]:
+    """Words to project, from a JSON list or a text file with a word a line.
+
+    The JSON list holds words, or lists whose first item is the word (debiaswe's professions); ``_``
+    becomes a space.
+
+    Raises:
+        InputError: not readable, not such a list, or no words at all.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        words = read_texts(path).texts
+    else:
+        try:
+            data = json.loads(read_text_file(path))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}: not valid JSON ({exc.msg}); give a JSON list or a .txt with a word a line."
+            ) from exc
+        items = (
+            [item[0] if isinstance(item, list) and item else item for item in data] if isinstance(data, list) else []
+        )
+        if not isinstance(data, list) or not is_text_list(items):
+            raise InputError(f"{path}: expected a JSON list of words (or of [word, ...] lists).")
+        words = [item.replace("_", " ") for item in items]
+    if not words:
+        raise InputError(f"{path}: no words to project.")
+    return words
 
 
 def bias_direction(encoder: Encoder, pairs: Sequence[tuple[str, str]], *, components: int = 1) -> BiasSubspace:
@@ -93,7 +127,7 @@ def debias_model(model: EmbeddingModel, subspace: BiasSubspace, out: str | Path)
     """Save a copy of ``model`` whose vectors have no component in ``subspace``; return it loaded.
 
     The copy is written to a temporary folder and renamed into place, so ``out`` never holds half a
-    model; the original model's folder is not touched.
+    model; the original model's folder is not touched, and an existing ``out`` is refused (never replaced).
     """
     import torch
     from sentence_transformers import SentenceTransformer
@@ -110,11 +144,11 @@ def debias_model(model: EmbeddingModel, subspace: BiasSubspace, out: str | Path)
     debiased = SentenceTransformer(modules=[*modules, dense, Normalize()], device=str(model.st.device))
     debiased.max_seq_length = model.st.max_seq_length
     target = Path(out)
+    if target.exists():
+        raise InputError(f"{target} already exists; choose a new folder for the debiased model.")
     staging = target.with_name(f".{target.name}.saving")
     shutil.rmtree(staging, ignore_errors=True)
     debiased.save(str(staging))
-    if target.exists():
-        shutil.rmtree(target)
     staging.rename(target)
     return EmbeddingModel(
         debiased, describe(debiased, name=f"{model.info.name} (debiased)", source="local", path=target)

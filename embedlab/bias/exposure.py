@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from embedlab.bias.association import is_text_list
 from embedlab.errors import InputError
 from embedlab.evaluate.retrieval import SearchFn
+from embedlab.io import read_records
 
 UNGROUPED = "(no group)"
 
@@ -41,6 +44,31 @@ class ExposureResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return asdict(self)
+
+
+def load_exposure_documents(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Documents for :func:`retrieval_exposure` from records with ``id``, ``text`` and ``group``.
+
+    Returns ``(corpus {id: text}, groups {id: group})``.
+
+    Raises:
+        InputError: no documents, a record without a non-empty text and group or with a repeated id (its line).
+    """
+    rows = read_records(path)
+    corpus: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    for index, row in enumerate(rows):
+        doc, text, group = row.get("id"), row.get("text"), row.get("group")
+        if isinstance(doc, bool) or not isinstance(doc, str | int) or not is_text_list([text, group]):
+            raise InputError(
+                f"{rows.where(index)}: each document needs an id and a non-empty text and group (strings)."
+            )
+        if str(doc) in corpus:
+            raise InputError(f"{rows.where(index)}: the id {doc} is repeated.")
+        corpus[str(doc)], groups[str(doc)] = str(text), str(group)
+    if not corpus:
+        raise InputError(f"{path}: no documents.")
+    return corpus, groups
 
 
 def retrieval_exposure(

@@ -1,10 +1,15 @@
 """A persistent, content-addressed embedding cache in one SQLite file.
 
 Each row is keyed by the sha256 of (model fingerprint, encoding options, normalised text) and holds the
-float32 vector as raw bytes plus the text's token count (so truncation can be reported for cached texts
-too). Nothing is pickled. SQLite in WAL mode lets several processes read and write the same file at once:
-writers queue on a lock (``timeout`` seconds), every batch is one transaction, so a process killed
-mid-write leaves the rows it committed and nothing half-written.
+float32 vector as raw bytes, the text's token count (so truncation can be reported for cached texts
+too) and a checksum of all three with the key. Nothing is pickled. A row whose checksum does not match
+(bit rot, a stray write, a vector moved to another key) is never served: it is a miss, the caller
+recomputes it and :meth:`EmbeddingCache.put_many` overwrites it, and a :class:`CacheIntegrityWarning`
+counts such rows. Rows written before rows carried checksums are misses too, rewritten on first use.
+
+SQLite in WAL mode lets several processes read and write the same file at once: writers queue on a lock
+(``timeout`` seconds), every batch is one transaction, so a process killed mid-write leaves the rows it
+committed and nothing half-written.
 
 Why SQLite rather than a cache library: ``diskcache`` pickles values by default, and a key-value store
 such as LMDB needs its map size planned; SQLite ships with Python, is safe across processes, and a
@@ -22,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.errors import CacheError
+from embedlab.errors import CacheError, CacheIntegrityWarning
 
 _SCHEMA_VERSION = "1"
 _SELECT_CHUNK = 500
 _MIN_PREFIX = 8
+_CHECKSUM_BYTES = 16
 
 
 def default_cache_path() -> Path:
@@ -77,41 +84,65 @@ class EmbeddingCache:
     def get_many(self, keys: Sequence[bytes], dimension: int) -> dict[int, tuple[np.ndarray, int]]:
         """Look up keys; return ``{position in keys: (float32 vector, token count)}`` for the hits.
 
-        Rows whose stored vector does not have ``dimension`` floats are treated as misses.
+        Rows whose stored vector does not have ``dimension`` floats are misses. So are rows whose checksum
+        does not match or that have none (written before checksums); a :class:`CacheIntegrityWarning` counts them.
         """
         positions: dict[bytes, list[int]] = {}
         for position, key in enumerate(keys):
             positions.setdefault(key, []).append(position)
         unique = list(positions)
         hits: dict[int, tuple[np.ndarray, int]] = {}
+        corrupt = unchecked = 0
         with self._lock:
             conn = self._connection()
             for start in range(0, len(unique), _SELECT_CHUNK):
                 chunk = unique[start : start + _SELECT_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._run(
-                    conn, f"SELECT key, dim, n_tokens, vector FROM embeddings WHERE key IN ({marks})", chunk
+                    conn,
+                    f"SELECT key, dim, n_tokens, vector, checksum FROM embeddings WHERE key IN ({marks})",
+                    chunk,
                 )
-                for key, dim, n_tokens, blob in rows:
+                for key, dim, n_tokens, blob, checksum in rows:
+                    if checksum is None:
+                        unchecked += 1
+                        continue
+                    if checksum != _checksum(key, dim, n_tokens, blob):
+                        corrupt += 1
+                        continue
                     if dim != dimension or len(blob) != 4 * dimension:
                         continue
                     vector = np.frombuffer(blob, dtype=np.float32)
                     for position in positions[key]:
                         hits[position] = (vector, int(n_tokens))
+        if corrupt:
+            warnings.warn(
+                f"{corrupt} cached vectors in {self.path} failed their integrity check (corrupt rows); they are "
+                "recomputed and overwritten instead of served.",
+                CacheIntegrityWarning,
+                stacklevel=2,
+            )
+        if unchecked:
+            warnings.warn(
+                f"{unchecked} cached vectors in {self.path} were written before cache rows carried a checksum; "
+                "they are recomputed once and rewritten with one.",
+                CacheIntegrityWarning,
+                stacklevel=2,
+            )
         return hits
 
     def put_many(self, fingerprint: str, items: Iterable[tuple[bytes, np.ndarray, int]]) -> None:
-        """Store ``(key, vector, token count)`` rows in one transaction; existing keys are kept."""
-        rows = [
-            (
-                key,
-                fingerprint[:16],
-                int(vector.shape[0]),
-                int(n_tokens),
-                np.ascontiguousarray(vector, np.float32).tobytes(),
-            )
-            for key, vector, n_tokens in items
-        ]
+        """Store ``(key, vector, token count)`` rows in one transaction, replacing rows of the same key.
+
+        Vectors with NaN or infinite values are not stored.
+        """
+        rows = []
+        for key, vector, n_tokens in items:
+            values = np.ascontiguousarray(vector, np.float32)
+            if not np.isfinite(values).all():
+                continue
+            blob, dim, count = values.tobytes(), int(values.shape[0]), int(n_tokens)
+            rows.append((key, fingerprint[:16], dim, count, blob, _checksum(key, dim, count, blob)))
         if not rows:
             return
         with self._lock:
@@ -119,7 +150,9 @@ class EmbeddingCache:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
-                    "INSERT OR IGNORE INTO embeddings (key, model, dim, n_tokens, vector) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO embeddings (key, model, dim, n_tokens, vector, checksum) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET model = excluded.model, dim = excluded.dim, "
+                    "n_tokens = excluded.n_tokens, vector = excluded.vector, checksum = excluded.checksum",
                     rows,
                 )
                 conn.execute("COMMIT")
@@ -163,19 +196,32 @@ class EmbeddingCache:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"The embedding cache {self.path} cannot be created there ({exc}).") from exc
         try:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                conn.close()
+                raise CacheError(
+                    f"{self.path} is an SQLite database but not an embedlab cache (tables: "
+                    f"{', '.join(sorted(tables))}); refusing to write into it. Give another --cache-path (or "
+                    "EMBEDLAB_CACHE_DIR)."
+                )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, model TEXT NOT NULL, "
-                "dim INTEGER NOT NULL, n_tokens INTEGER NOT NULL, vector BLOB NOT NULL) WITHOUT ROWID"
+                "dim INTEGER NOT NULL, n_tokens INTEGER NOT NULL, vector BLOB NOT NULL, checksum BLOB) WITHOUT ROWID"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings (model)")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
             (schema,) = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if schema == _SCHEMA_VERSION:
+                _add_checksum_column(conn)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         if schema != _SCHEMA_VERSION:
@@ -195,3 +241,29 @@ class EmbeddingCache:
             f"The embedding cache {self.path} cannot be used ({exc}). If it is corrupt, delete it (vectors are "
             "recomputed on demand) or point EMBEDLAB_CACHE_DIR at another folder; or encode without a cache."
         )
+
+
+def _checksum(key: bytes, dim: int, n_tokens: int, blob: bytes) -> bytes:
+    """A row's integrity check: BLAKE2b over its key, dimension, token count and vector bytes."""
+    digest = hashlib.blake2b(key, digest_size=_CHECKSUM_BYTES)
+    digest.update(f"{dim}:{n_tokens}:".encode())
+    digest.update(blob)
+    return digest.digest()
+
+
+def _add_checksum_column(conn: sqlite3.Connection) -> None:
+    """Give a cache made before rows carried checksums its column (old rows stay, as misses until rewritten)."""
+    if _has_checksum_column(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")  # another process may be adding it at the same moment
+    try:
+        if not _has_checksum_column(conn):
+            conn.execute("ALTER TABLE embeddings ADD COLUMN checksum BLOB")
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _has_checksum_column(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "checksum" for row in conn.execute("PRAGMA table_info(embeddings)"))

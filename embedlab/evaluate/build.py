@@ -72,6 +72,8 @@ def build_benchmark(
     if not (0 <= dev < 1 and 0 < test < 1 and dev + test < 1):
         raise InputError(f"dev={dev} and test={test} must be fractions that leave room for train.")
     target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target} is a file; give a folder for the benchmark.")
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise InputError(f"{target} is not empty; pass overwrite=True (--overwrite) to replace it.")
     docs = read_texts(corpus, text_field=text_field, id_field=id_field, title_field=title_field)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from embedlab.errors import InputError
-from embedlab.io import read_records, read_text_file, read_texts
+from embedlab.io import read_records, read_table, read_text_file, read_texts
 
 
 class BenchmarkWarning(UserWarning):
@@ -149,22 +150,23 @@ def load_pairs(
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        rows = list(csv.reader(io.StringIO(read_text_file(path))))
-        if rows and len(rows[0]) >= 3 and _is_number(rows[0][2]):
-            return _pairs(path, [(row[0], row[1], row[2]) if len(row) >= 3 else (row, None, None) for row in rows])
+        table = read_table(path)
+        if table and len(table[0][1]) >= 3 and _is_number(table[0][1][2]):
+            rows = [(row[0], row[1], row[2]) if len(row) >= 3 else (row, None, None) for _, row in table]
+            return _pairs(path, rows, lambda number: f"{path}:{table[number][0]}")
     records = read_records(path)
     if records and not {text1_field, text2_field, score_field} <= set(records[0]):
         raise InputError(
             f"{path}: needs fields {text1_field!r}, {text2_field!r}, {score_field!r}; has {', '.join(records[0])}."
         )
-    return _pairs(path, [(r[text1_field], r[text2_field], r[score_field]) for r in records], first=2)
+    return _pairs(path, [(r[text1_field], r[text2_field], r[score_field]) for r in records], records.where)
 
 
-def _pairs(path: Path, rows: list[tuple[object, object, object]], first: int = 1) -> PairSet:
+def _pairs(path: Path, rows: Sequence[tuple[object, object, object]], where: Callable[[int], str]) -> PairSet:
     texts1, texts2, scores = [], [], []
-    for number, (left, right, score) in enumerate(rows, start=first):
+    for number, (left, right, score) in enumerate(rows):
         if not isinstance(left, str) or not isinstance(right, str) or not _is_number(str(score)):
-            raise InputError(f"{path}:{number}: expected 'text1,text2,score', got {[left, right, score]}.")
+            raise InputError(f"{where(number)}: expected 'text1,text2,score', got {[left, right, score]}.")
         texts1.append(left)
         texts2.append(right)
         scores.append(float(str(score)))

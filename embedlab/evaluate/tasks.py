@@ -66,6 +66,10 @@ def clustering_scores(encoder: Encoder, data: LabelledSet, *, seed: int = 0) -> 
     from sklearn.metrics import adjusted_rand_score, silhouette_score, v_measure_score
 
     _need_labels(data)
+    if len(data.texts) <= len(set(data.labels)):
+        raise InputError(
+            f"Clustering {len(set(data.labels))} labels needs more texts than labels, got {len(data.texts)}."
+        )
     vectors = encoder.encode(data.texts)
     truth = data.label_ids()
     found = KMeans(n_clusters=int(truth.max()) + 1, n_init=5, random_state=seed).fit_predict(vectors)

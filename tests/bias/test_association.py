@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embedlab import Encoder, InputError
-from embedlab.bias import load_association_test, load_association_tests, seat_sets, weat
+from embedlab.bias import AssociationTest, load_association_test, load_association_tests, seat_sets, weat
 from embedlab.bias.association import association_from_vectors
 
 E1, E2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
@@ -66,6 +66,30 @@ def test_bad_test_files(tmp_path: Path) -> None:
         load_association_tests(tmp_path, ["nope"])
 
 
+def test_empty_sets_and_malformed_test_files_are_errors(tmp_path: Path) -> None:
+    full = {"targ1": ["a", "b"], "targ2": ["c", "d"], "attr1": ["e", "f"], "attr2": ["g", "h"]}
+    with pytest.raises(InputError, match="at least two examples"):
+        load_association_test(_write_test(tmp_path / "a.jsonl", **{**full, "attr2": []}))
+    for bad in ("abc", ["x", 3], ["x", " "]):  # a string would be split into letters
+        with pytest.raises(InputError, match="attr1 must be a list of non-empty strings"):
+            load_association_test(_write_test(tmp_path / "b.jsonl", **{**full, "attr1": bad}))
+    with pytest.raises(InputError, match="category of attr2 must be a string"):
+        bad = {**full, "attr2": ["g", "h"]}
+        data = {role: {"category": role, "examples": words} for role, words in bad.items()}
+        data["attr2"]["category"] = ["x"]
+        (tmp_path / "d.jsonl").write_text(json.dumps(data))
+        load_association_test(tmp_path / "d.jsonl")
+    (tmp_path / "c.jsonl").write_text("[1, 2]")
+    with pytest.raises(InputError, match="is a JSON object with targ1"):
+        load_association_test(tmp_path / "c.jsonl")
+    with pytest.raises(InputError, match="not a folder"):
+        load_association_tests(tmp_path / "c.jsonl")
+    with pytest.raises(InputError, match="'mine': targ2, attr1 empty"):  # tests built in Python too
+        AssociationTest("mine", ("X", "Y"), ("A", "B"), x=("a",), y=(), a=(), b=("b",))
+    with pytest.raises(InputError, match=r"sizes \(2, 0, 1, 1\)"):
+        association_from_vectors(np.array([E1, E2]), np.empty((0, 2)), np.array([E1]), np.array([E2]))
+
+
 def test_cli_audit_and_debias(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -121,3 +145,26 @@ def test_cli_debias_needs_only_pairs_and_words_need_pairs(tmp_path: Path) -> Non
     assert (tmp_path / "m" / "modules.json").is_file()
     result = runner.invoke(app, ["bias", "audit", "--words", str(words), "--out", str(tmp_path / "a")])
     assert "give --pairs" in str(result.exception)
+
+
+@pytest.mark.parametrize(("pairs", "words", "message"), [
+    ("[]", '["nurse"]', "list of pairs is empty"),
+    ('[["woman", "man"], ["she", "he"]]', "[]", "no words to project"),
+    ('[["woman", "man"], ["she", "he"]]', "", "no words to project"),  # an empty .txt
+    ('[["woman", "man"], ["she", "he"]]', '{"nurse": 1}', "expected a JSON list of words"),
+    ('[["woman", null], ["she", "he"]]', '["nurse"]', "pairs of non-empty strings"),
+])  # fmt: skip
+def test_cli_empty_or_malformed_lists_are_errors_not_no_bias(
+    tmp_path: Path, pairs: str, words: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    (tmp_path / "pairs.json").write_text(pairs)
+    words_file = tmp_path / ("words.json" if words else "words.txt")
+    words_file.write_text(words)
+    result = CliRunner().invoke(app, ["bias", "audit", "--pairs", str(tmp_path / "pairs.json"), "--words",
+                                      str(words_file), "--out", str(tmp_path / "out")])  # fmt: skip
+    assert isinstance(result.exception, InputError) and message in str(result.exception)  # main(): exit 2
+    assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from embedlab import EmbeddingModel, Encoder, InputError
-from embedlab.bias import bias_direction, debias_model, project
+from embedlab.bias import BiasAudit, audit_model, bias_direction, debias_model, project
 from embedlab.bias.direction import BiasSubspace, removal_matrix, subspace_from_pairs
 
 PAIRS = [("woman", "man"), ("she", "he"), ("girl", "boy"), ("mother", "father"), ("her", "his")]
@@ -54,3 +54,24 @@ def test_wrong_dimension_is_refused(model: EmbeddingModel, tmp_path: Path) -> No
     subspace = BiasSubspace(np.ones((1, 8), np.float32) / np.sqrt(8), np.array([1.0]))
     with pytest.raises(InputError, match="dimension 8, the model 384"):
         debias_model(model, subspace, tmp_path / "x")
+
+
+def test_empty_lists_are_errors_in_the_library_too(model: EmbeddingModel) -> None:
+    with pytest.raises(InputError, match="list of words to project is empty"):
+        audit_model(model, pairs=PAIRS, words=[])
+    with pytest.raises(InputError, match="list of definitional pairs is empty"):
+        audit_model(model, pairs=[], words=["nurse"])
+    with pytest.raises(InputError, match="give the definitional pairs"):
+        audit_model(model, words=["nurse"])
+    with pytest.raises(InputError, match="Nothing to audit"):
+        audit_model(model)
+    assert BiasAudit(model={}).mean_abs_projection is None  # no words projected is not "no bias"
+
+
+def test_debiasing_never_replaces_an_existing_folder(model: EmbeddingModel, tmp_path: Path) -> None:
+    subspace = BiasSubspace(np.eye(384, dtype=np.float32)[:1], np.array([1.0]))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="already exists"):
+        debias_model(model, subspace, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

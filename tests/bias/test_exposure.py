@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from embedlab import InputError
-from embedlab.bias import retrieval_exposure
+from embedlab.bias import load_exposure_documents, retrieval_exposure
 from embedlab.evaluate import BM25Search
 from embedlab.evaluate.retrieval import Ranking
 
@@ -53,3 +54,26 @@ def test_gap_is_relative_to_corpus_share() -> None:
     assert proportional.gap == pytest.approx(2 * (0.2 - 0.5 / total))
     favoured = retrieval_exposure(_fixed(["b1", "a1", "a2", "a3", "a4"]), ["q"], groups, k=5)  # type: ignore[arg-type]
     assert favoured.gap > proportional.gap
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "1", "text": "a", "group": "f"}\n{"id": ["2"], "text": "b", "group": "m"}\n', r"docs.jsonl:2: each"),
+        ('{"id": "1", "text": {"a": 1}, "group": "f"}\n', r"docs.jsonl:1: each document needs"),
+        ('{"id": "1", "text": "a", "group": 5}\n', r"docs.jsonl:1: each document needs"),
+        ('{"id": "1", "text": "a", "group": "f"}\n{"id": "1", "text": "b", "group": "m"}\n', "id 1 is repeated"),
+        ("", "no documents"),
+    ],
+)
+def test_exposure_documents_are_validated(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        load_exposure_documents(path)
+
+
+def test_exposure_documents_load(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": 1, "text": "a", "group": "f"}\n{"id": "2", "text": "b", "group": "m"}\n')
+    assert load_exposure_documents(path) == ({"1": "a", "2": "b"}, {"1": "f", "2": "m"})

@@ -6,12 +6,14 @@ import os
 import signal
 import sqlite3
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from embedlab import CacheError, EmbeddingCache, EmbeddingModel, Encoder, TruncationWarning
+from embedlab.errors import CacheIntegrityWarning
 
 TEXTS = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
 
@@ -62,6 +64,69 @@ def test_rows_of_the_wrong_dimension_are_misses(tmp_path: Path) -> None:
     hit = cache.get_many([key], 8)
     np.testing.assert_array_equal(hit[0][0], np.ones(8))
     assert hit[0][1] == 3
+
+
+def test_corrupt_rows_are_recomputed_and_overwritten_not_served(model: EmbeddingModel, tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    fresh = Encoder(model, cache=path).encode(TEXTS)
+    keys = [EmbeddingCache.key(model.fingerprint, Encoder(model).options, text) for text in TEXTS]
+    with sqlite3.connect(path) as conn:  # random bytes of the right length, and NaN: no error from SQLite
+        conn.execute("UPDATE embeddings SET vector = randomblob(4 * 384) WHERE key = ?", (keys[0],))
+        conn.execute(
+            "UPDATE embeddings SET vector = ? WHERE key = ?", (np.full(384, np.nan, np.float32).tobytes(), keys[2])
+        )
+    again = Encoder(model, cache=path)
+    with pytest.warns(CacheIntegrityWarning, match="2 cached vectors .* failed their integrity check"):
+        vectors = again.encode(TEXTS)
+    assert (again.stats.cache_hits, again.stats.encoded) == (1, 2)
+    np.testing.assert_allclose(vectors, fresh, atol=1e-6)
+    warm = Encoder(model, cache=path)  # the bad rows were overwritten: all hits now, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
+        np.testing.assert_allclose(warm.encode(TEXTS), fresh, atol=1e-6)
+    assert warm.stats.cache_hits == 3
+
+
+def test_a_vector_moved_to_another_key_is_not_served(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    first, second = EmbeddingCache.key("f" * 64, {}, "one"), EmbeddingCache.key("f" * 64, {}, "two")
+    cache.put_many("f" * 64, [(first, np.ones(8, np.float32), 1), (second, np.zeros(8, np.float32), 1)])
+    with sqlite3.connect(cache.path) as conn:  # a row's vector, token count and checksum, copied to another key
+        row = conn.execute("SELECT n_tokens, vector, checksum FROM embeddings WHERE key = ?", (first,)).fetchone()
+        conn.execute("UPDATE embeddings SET n_tokens = ?, vector = ?, checksum = ? WHERE key = ?", (*row, second))
+    with pytest.warns(CacheIntegrityWarning, match="1 cached vectors"):
+        hits = cache.get_many([first, second], 8)
+    assert list(hits) == [0]
+
+
+def test_non_finite_vectors_are_not_stored(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    bad = np.array([1.0, np.nan, 0.0, np.inf], np.float32)
+    cache.put_many("f" * 64, [(EmbeddingCache.key("f" * 64, {}, "x"), bad, 1)])
+    assert cache.stats().entries == 0
+
+
+def test_a_cache_made_before_row_checksums_keeps_working(model: EmbeddingModel, tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    options = Encoder(model).options
+    with sqlite3.connect(path) as conn:  # the layout embedlab wrote before rows carried a checksum
+        conn.execute(
+            "CREATE TABLE embeddings (key BLOB PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL, "
+            "n_tokens INTEGER NOT NULL, vector BLOB NOT NULL) WITHOUT ROWID"
+        )
+        conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema', '1')")
+        for text in TEXTS:  # garbage that an old cache could hold unnoticed
+            key = EmbeddingCache.key(model.fingerprint, options, text)
+            conn.execute("INSERT INTO embeddings VALUES (?, ?, 384, 7, ?)", (key, model.fingerprint[:16], b"\0" * 1536))
+    old = Encoder(model, cache=path)
+    with pytest.warns(CacheIntegrityWarning, match="3 cached vectors .* before cache rows carried a checksum"):
+        vectors = old.encode(TEXTS)
+    assert (old.stats.cache_hits, old.stats.encoded) == (0, 3)
+    np.testing.assert_allclose(vectors, Encoder(model).encode(TEXTS), atol=1e-6)
+    warm = Encoder(model, cache=path)
+    np.testing.assert_allclose(warm.encode(TEXTS), vectors, atol=1e-6)
+    assert warm.stats.cache_hits == 3 and EmbeddingCache(path).stats().entries == 3
 
 
 def test_corrupt_cache_file_gives_a_clear_error(model: EmbeddingModel, tmp_path: Path) -> None:
@@ -166,3 +231,19 @@ def test_clear_by_fingerprint_prefix(tmp_path: Path) -> None:
     with pytest.raises(CacheError, match="at least 8"):
         cache.clear("abc")
     assert cache.clear("abcdef012345") == 1  # the 12 digits that `embedlab encode` prints
+
+
+def test_another_programs_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(CacheError, match=r"not an embedlab cache \(tables: users"):
+        EmbeddingCache(path).stats()
+    with sqlite3.connect(path) as conn:
+        assert [name for (name,) in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_a_cache_path_below_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CacheError, match="cannot be created there"):
+        EmbeddingCache(tmp_path / "file" / "cache.sqlite3").stats()
