@@ -233,7 +233,8 @@ def _token_limit(value: float | None) -> int:
 def fingerprint(st: SentenceTransformer) -> str:
     """A sha256 hex id of the vector space a model produces.
 
-    It covers, in order: each module's type and space-relevant settings, the tokenizer (vocabulary,
+    It covers, in order: each module's type and space-relevant settings (a transformer's ``config.json``
+    too: activation, normalisation, position embeddings), the tokenizer (vocabulary,
     normaliser, pre-tokeniser, post-processor; not its truncation or padding), the output dimension, and
     the values, shapes and dtypes of all weights. Parameter names and file layout are left out so that a
     re-saved model keeps its fingerprint. A model on another backend (an ONNX or OpenVINO variant, see
@@ -263,6 +264,15 @@ def fingerprint(st: SentenceTransformer) -> str:
 
 
 _IGNORED_CONFIG_KEYS = {"max_seq_length", "module_output_name", "modality_config", "transformer_task"}
+# Keys of a transformer's own config (config.json) that do not change the vectors it computes: bookkeeping,
+# training-only settings (dropout, initialisation), the weights' dtype (hashed with the weights) and the
+# attention kernel's implementation (the same function, computed another way).
+_IGNORED_MODEL_CONFIG_KEYS = {
+    "_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype", "use_cache",
+    "gradient_checkpointing", "hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout",
+    "dropout", "classifier_dropout", "initializer_range", "_attn_implementation", "_attn_implementation_autoset",
+    "return_dict", "output_hidden_states", "output_attentions", "torchscript", "id2label", "label2id",
+}  # fmt: skip
 
 
 def _module_signature(module: Any) -> dict[str, Any]:
@@ -273,7 +283,13 @@ def _module_signature(module: Any) -> dict[str, Any]:
         return {"type": kind, "mode": modes, "include_prompt": bool(getattr(module, "include_prompt", True))}
     config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
     kept = {key: value for key, value in config.items() if key not in _IGNORED_CONFIG_KEYS}
-    return {"type": kind, "config": json.loads(json.dumps(kept, default=str))}
+    signature = {"type": kind, "config": json.loads(json.dumps(kept, default=str))}
+    model_config = getattr(getattr(module, "auto_model", None), "config", None)
+    if model_config is not None and hasattr(model_config, "to_diff_dict"):  # a transformer: its activation, norms...
+        described = model_config.to_diff_dict()
+        used = {key: value for key, value in described.items() if key not in _IGNORED_MODEL_CONFIG_KEYS}
+        signature["model_config"] = json.loads(json.dumps(used, sort_keys=True, default=str))
+    return signature
 
 
 def _tokenizer_signature(st: SentenceTransformer) -> str:

@@ -162,7 +162,7 @@ PACKS: dict[str, ModelPack] = {
             ),
             archive_root="all-mpnet-base-v2",
             hub_repo="sentence-transformers/all-mpnet-base-v2",
-            fingerprint="d26ba352ce75a3fbe52e4d902fcf13f8884915f1badb30568017339a430ecdcc",
+            fingerprint="6c528676680b0516c56ef5bf2f466e9be3d342f7893227c6a6a77c1420246f13",
             aliases=("sentence-transformers/all-mpnet-base-v2",),
             pinned=(  # the hub files' sha256
                 ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),

