@@ -174,5 +174,5 @@ def test_local_directory_loads_and_encodes_like_the_bundled_model(model: Embeddi
     assert local.info.path == str(target.resolve())
     a = Encoder(local).encode(QUICKSTART)
     b = Encoder(model).encode(QUICKSTART)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, b, atol=1e-6)  # two model objects: equal weights, not necessarily equal bits
     assert os.path.basename(local.info.name) == "local"

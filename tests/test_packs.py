@@ -179,7 +179,7 @@ def test_a_changed_pooling_after_install_is_refused_at_load(tiny_pack: ModelPack
     pooling = entry.path / "1_Pooling" / "config.json"
     config = json.loads(pooling.read_text(encoding="utf-8"))
     pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
-    with pytest.raises(ModelChecksumError, match="1_Pooling/config.json differs"):
+    with pytest.raises(ModelChecksumError, match=r"1_Pooling/config\.json differs"):
         load_model("tiny-pack")
 
 

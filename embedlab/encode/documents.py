@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from embedlab.encode.text import prepare_texts, quiet_tokenizer, token_counts
+from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock
 from embedlab.errors import InputError
 
 if TYPE_CHECKING:
@@ -52,10 +53,9 @@ class Chunk:
 
 
 @dataclass
-class DocumentEmbeddings:
-    """Per-document vectors, plus the chunks and chunk vectors they were aggregated from."""
+class ChunkEmbeddings:
+    """The chunks of documents and their vectors (what an index stores)."""
 
-    vectors: np.ndarray
     chunks: list[Chunk]
     chunk_vectors: np.ndarray
 
@@ -63,6 +63,13 @@ class DocumentEmbeddings:
     def chunk_doc_index(self) -> np.ndarray:
         """For every chunk, the index of its document (to map chunk hits back to parents)."""
         return np.array([chunk.doc_index for chunk in self.chunks], dtype=np.int64)
+
+
+@dataclass
+class DocumentEmbeddings(ChunkEmbeddings):
+    """Per-document vectors, plus the chunks and chunk vectors they were aggregated from."""
+
+    vectors: np.ndarray
 
 
 def chunk_text(
@@ -85,7 +92,7 @@ def chunk_text(
         >>> [c.text for c in chunks]  # doctest: +SKIP
         ['one two', 'three four']
     """
-    with quiet_tokenizer():
+    with tokenizer_lock(tokenizer), quiet_tokenizer():
         encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
     return _windows(text, encoding["offset_mapping"], encoding.word_ids(), max_tokens, overlap, title, doc_index)
 
@@ -135,6 +142,28 @@ def _word_start(words: list[int | None], position: int, *, floor: int) -> int:
     return moved if moved > floor else position  # a word longer than the window is split
 
 
+def embed_chunks(
+    encoder: Encoder,
+    documents: Sequence[str],
+    *,
+    titles: Sequence[str | None] | None = None,
+    max_tokens: int | None = None,
+    overlap: int = 32,
+    precision: Precision = "float32",
+) -> ChunkEmbeddings:
+    """Encode documents of any length as chunks: chunk, encode every chunk; no document vectors.
+
+    Arguments as :func:`embed_documents`. Each document is checked and tokenised once (for its chunk
+    offsets), each chunk once more by the model, which also counts its tokens: a chunk that text
+    normalisation made longer than the model reads (NFKC turns "½" into "1⁄2") is found there, and only its
+    document is cut again into smaller windows and encoded again.
+    """
+    from embedlab.encode.encoder import quantize
+
+    chunks, vectors = _chunk_and_encode(encoder, documents, titles, max_tokens, overlap)
+    return ChunkEmbeddings(chunks=chunks, chunk_vectors=quantize(vectors, precision, encoder.ranges_for(precision)))
+
+
 def embed_documents(
     encoder: Encoder,
     documents: Sequence[str],
@@ -161,20 +190,43 @@ def embed_documents(
 
     if aggregate not in AGGREGATIONS:
         raise InputError(f"aggregate must be one of {', '.join(AGGREGATIONS)}; got {aggregate!r}.")
+    chunks, chunk_vectors = _chunk_and_encode(encoder, documents, titles, max_tokens, overlap)
+    vectors = np.zeros((len(documents), encoder.info.dimension), dtype=np.float32)
+    bounds = np.searchsorted([chunk.doc_index for chunk in chunks], np.arange(len(documents) + 1))
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+        if end > start:
+            vectors[index] = _aggregate(chunk_vectors[start:end], aggregate, encoder.normalize)
+    ranges = encoder.ranges_for(precision)
+    chunk_vectors, vectors = quantize(chunk_vectors, precision, ranges), quantize(vectors, precision, ranges)
+    return DocumentEmbeddings(chunks=chunks, chunk_vectors=chunk_vectors, vectors=vectors)
+
+
+def _chunk_and_encode(
+    encoder: Encoder,
+    documents: Sequence[str],
+    titles: Sequence[str | None] | None,
+    max_tokens: int | None,
+    overlap: int,
+) -> tuple[list[Chunk], np.ndarray]:
+    """The chunks of ``documents`` (in document order) and their float32 vectors: see :func:`embed_chunks`."""
     if isinstance(documents, str):
         raise InputError("encode_documents takes a sequence of documents, not a single string.")
     if titles is not None and len(titles) != len(documents):
         raise InputError(f"Got {len(titles)} titles for {len(documents)} documents.")
     prepare_texts(documents, normalize=False, on_empty="zero", max_chars=None)  # types and Unicode, with indices
-    tokenizer = encoder.model.st.tokenizer
-    limit = encoder.model.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
-    limit -= _count(tokenizer, [encoder.effective_prompt])[0] if encoder.effective_prompt else 0
     title_list = list(titles) if titles is not None else [None] * len(documents)
-    named = sorted({t for t in title_list if t})
-    title_tokens = dict(
-        zip(named, _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in named]), strict=True)
-    )
-    with quiet_tokenizer():
+    try:
+        prepare_texts([t if isinstance(t, str) else "" for t in title_list], normalize=False, on_empty="zero",
+                      max_chars=None)  # fmt: skip
+    except InputError as exc:
+        raise InputError(f"Titles: {exc}") from None
+    tokenizer = encoder.model.st.tokenizer
+    named = list(dict.fromkeys(t for t in title_list if t))
+    with tokenizer_lock(tokenizer), quiet_tokenizer():
+        prompt = [encoder.effective_prompt] if encoder.effective_prompt else []
+        limit = encoder.model.max_seq_length - encoder.special_tokens - sum(_count(tokenizer, prompt))
+        title_tokens = dict(zip(named, _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in named]),
+                                strict=True))  # fmt: skip
         encodings = tokenizer(list(documents), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
 
     def windows(index: int, budget: int) -> list[Chunk]:
@@ -188,47 +240,40 @@ def embed_documents(
 
     budgets = [max_tokens or limit - title_tokens.get(title or "", 0) for title in title_list]
     per_document = [windows(index, budget) for index, budget in enumerate(budgets)]
+    for index, doc_chunks in enumerate(per_document):
+        if not doc_chunks and encoder.on_empty == "error":
+            raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
+    encoded = _encode(encoder, per_document, range(len(documents)))
     # Text normalisation (NFKC) can add tokens ("½" -> "1⁄2"): re-cut the documents whose chunks overflow.
     for _ in range(_REFITS):
-        overflow = _overflow(encoder, per_document)
+        overflow = {index: int(counts.max()) for index, (_, counts) in encoded.items() if counts.size and
+                    counts.max() > encoder.model.max_seq_length}  # fmt: skip
         if not overflow:
             break
         for index, longest in overflow.items():
             budgets[index] = min(budgets[index] - 1, budgets[index] * encoder.model.max_seq_length // longest)
             per_document[index] = windows(index, budgets[index])
-    for index, doc_chunks in enumerate(per_document):
-        if not doc_chunks and encoder.on_empty == "error":
-            raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
+        encoded.update(_encode(encoder, per_document, overflow))
     chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
-
-    chunk_vectors = (
-        encoder.encode([chunk.embed_text for chunk in chunks])
-        if chunks
-        else np.zeros((0, encoder.info.dimension), np.float32)
-    )
-    vectors = np.zeros((len(documents), encoder.info.dimension), dtype=np.float32)
-    owners = np.array([chunk.doc_index for chunk in chunks], dtype=np.int64)
-    for index in range(len(documents)):
-        rows = chunk_vectors[owners == index]
-        if len(rows):
-            vectors[index] = _aggregate(rows, aggregate, encoder.normalize)
-    ranges = encoder.ranges_for(precision)
-    return DocumentEmbeddings(
-        vectors=quantize(vectors, precision, ranges),
-        chunks=chunks,
-        chunk_vectors=quantize(chunk_vectors, precision, ranges),
-    )
+    vectors = np.zeros((0, encoder.info.dimension), np.float32)
+    if documents:
+        vectors = np.concatenate([encoded[index][0] for index in range(len(documents))])
+        encoder.warn_truncated(np.concatenate([encoded[index][1] for index in range(len(documents))]))
+    return chunks, vectors
 
 
-def _overflow(encoder: Encoder, per_document: list[list[Chunk]]) -> dict[int, int]:
-    """For each document with a chunk longer than the model reads, its longest chunk's token count."""
-    chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
-    counts = token_counts(encoder.model.st.tokenizer, encoder.model_inputs([chunk.embed_text for chunk in chunks]))
-    overflow: dict[int, int] = {}
-    for chunk, count in zip(chunks, counts, strict=True):
-        if count > encoder.model.max_seq_length:
-            overflow[chunk.doc_index] = max(overflow.get(chunk.doc_index, 0), count)
-    return overflow
+def _encode(
+    encoder: Encoder, per_document: list[list[Chunk]], which: Iterable[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Vectors and token counts of the chunks of the documents ``which``, by document."""
+    which = list(which)
+    inputs = [encoder.prepare_text(chunk.embed_text) for index in which for chunk in per_document[index]]
+    encoded = encoder.encode_prepared(inputs)
+    bounds = np.cumsum([0] + [len(per_document[index]) for index in which])
+    return {
+        index: (encoded.vectors[start:end], encoded.n_tokens[start:end])
+        for index, start, end in zip(which, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 def _aggregate(rows: np.ndarray, how: str, normalize: bool) -> np.ndarray:
@@ -240,7 +285,7 @@ def _aggregate(rows: np.ndarray, how: str, normalize: bool) -> np.ndarray:
 
 
 def _count(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Tokens of each text without special tokens (the caller holds the tokenizer's lock)."""
     if not texts:
         return []
-    with quiet_tokenizer():
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]

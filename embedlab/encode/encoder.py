@@ -1,4 +1,9 @@
-"""Batched, normalised, cached encoding with any sentence-transformers model.
+"""Batched, normalised, cached encoding with any sentence-transformers model, safe to share between threads.
+
+Each distinct text of a call is encoded once (duplicates share its vector), by sentence-transformers' own
+preprocessing and forward pass; that one tokenisation also gives every text's token count (for truncation
+warnings, the cache and the server's usage figures). The tokenizer is only ever called under
+:func:`~embedlab.encode.text.tokenizer_lock`, so one encoder can serve several threads at once.
 
 Example:
     >>> from embedlab import Encoder
@@ -10,9 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -20,8 +27,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedlab.encode.cache import EmbeddingCache
-from embedlab.encode.documents import embed_documents
-from embedlab.encode.text import DEFAULT_MAX_CHARS, EmptyPolicy, normalize_text, prepare_texts, token_counts
+from embedlab.encode.documents import embed_chunks, embed_documents
+from embedlab.encode.text import (
+    DEFAULT_MAX_CHARS,
+    EmptyPolicy,
+    normalize_text,
+    prepare_texts,
+    quiet_tokenizer,
+    token_counts,
+    tokenizer_lock,
+)
 from embedlab.errors import InputError, TruncationWarning
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
@@ -31,7 +46,12 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 @dataclass
 class EncodeStats:
-    """Running totals of one encoder: texts asked for, served from the cache, encoded, truncated, empty."""
+    """Running totals of one encoder.
+
+    ``texts`` asked for, of which ``cache_hits`` came from the cache and ``empty`` were empty;
+    ``encoded`` distinct texts went through the model (a text repeated within a call is encoded once);
+    ``truncated`` texts were longer than the model reads.
+    """
 
     texts: int = 0
     cache_hits: int = 0
@@ -40,9 +60,25 @@ class EncodeStats:
     empty: int = 0
 
 
-# Texts are encoded in groups of this many batches: each group is one call to sentence-transformers
-# (which length-sorts inside it), one progress-bar step and one cache transaction.
+@dataclass(frozen=True)
+class Encoded:
+    """Float32 vectors of texts and each text's token count for the model.
+
+    ``n_tokens`` counts the tokens the model is given for the text (prompt and special tokens included)
+    before truncation, so a count above the model's ``max_seq_length`` means the text was truncated; 0 for
+    an empty text.
+    """
+
+    vectors: np.ndarray
+    n_tokens: np.ndarray
+
+
+# Texts are encoded in groups of this many batches (longest first, so batches pad little): each group
+# is one progress-bar step and one cache transaction.
 _BATCHES_PER_GROUP = 8
+# Asks sentence-transformers' tokenisation for the windows past the truncation point too (fast tokenizers),
+# so the same call that prepares a batch tells how long each text is; only each text's first window is encoded.
+_OVERFLOW = {"text": {"return_overflowing_tokens": True, "stride": 0}}
 
 
 class Encoder:
@@ -98,6 +134,7 @@ class Encoder:
         self.show_progress = show_progress
         self.quantization_ranges = quantization_ranges
         self.stats = EncodeStats()
+        self._stats_lock = threading.Lock()
 
     @property
     def info(self) -> ModelInfo:
@@ -116,7 +153,18 @@ class Encoder:
     def model_inputs(self, texts: Sequence[str]) -> list[str]:
         """The strings the model actually reads for ``texts``: normalised (if on) and behind the prompt."""
         prompt = self.effective_prompt or ""
-        return [prompt + (normalize_text(text) if self.normalize_text else text) for text in texts]
+        return [prompt + self.prepare_text(text) for text in texts]
+
+    def prepare_text(self, text: str) -> str:
+        """One valid text as this encoder caches and encodes it: normalised when ``normalize_text`` is on."""
+        return normalize_text(text) if self.normalize_text else text
+
+    @cached_property
+    def special_tokens(self) -> int:
+        """How many special tokens (e.g. ``[CLS]``, ``[SEP]``) the model's tokenizer adds to one text."""
+        tokenizer = self.model.st.tokenizer
+        with tokenizer_lock(tokenizer):
+            return int(tokenizer.num_special_tokens_to_add(pair=False))
 
     @property
     def options(self) -> dict[str, Any]:
@@ -150,13 +198,34 @@ class Encoder:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
         single = isinstance(texts, str)
         batch: Sequence[str] = [texts] if isinstance(texts, str) else texts
-        vectors = self._encode_float(batch, self.show_progress if show_progress is None else show_progress)
+        vectors = self.encode_with_counts(batch, show_progress=show_progress).vectors
         out = quantize(vectors, precision, self.ranges_for(precision))
         return out[0] if single else out
+
+    def encode_with_counts(self, texts: Sequence[str], *, show_progress: bool | None = None) -> Encoded:
+        """Float32 vectors of ``texts`` with their token counts (see :class:`Encoded`), from one tokenisation.
+
+        Validates and normalises like :meth:`encode`, serves what it can from the cache, and warns about
+        truncated texts.
+
+        Example:
+            >>> encoded = Encoder().encode_with_counts(["Hello world"])  # doctest: +SKIP
+            >>> encoded.vectors.shape, encoded.n_tokens.tolist()  # doctest: +SKIP
+            ((1, 384), [4])
+        """
+        prepared, empty = prepare_texts(
+            texts, normalize=self.normalize_text, on_empty=self.on_empty, max_chars=self.max_chars
+        )
+        encoded = self.encode_prepared(prepared, empty, show_progress=show_progress)
+        self.warn_truncated(encoded.n_tokens)
+        return encoded
 
     #: Chunk long documents, encode the chunks, aggregate per document: see
     #: :func:`embedlab.encode.documents.embed_documents` (this is that function as a method).
     encode_documents = embed_documents
+    #: Chunk long documents and encode the chunks, without document vectors (what an index stores): see
+    #: :func:`embedlab.encode.documents.embed_chunks` (this is that function as a method).
+    encode_chunks = embed_chunks
 
     def calibrate(self, texts: Sequence[str]) -> np.ndarray:
         """Set int8/uint8 ranges from the per-dimension min and max of these texts' vectors.
@@ -164,7 +233,7 @@ class Encoder:
         Calibrating on a few thousand representative texts keeps more resolution than the default
         ``[-1, 1]`` range; values outside the calibrated range are clipped when quantising.
         """
-        vectors = self._encode_float(texts, self.show_progress)
+        vectors = self.encode_with_counts(texts).vectors
         self.quantization_ranges = np.stack([vectors.min(axis=0), vectors.max(axis=0)]).astype(np.float32)
         return self.quantization_ranges
 
@@ -180,83 +249,53 @@ class Encoder:
         dim = self.info.dimension
         return np.stack([np.full(dim, -1.0), np.full(dim, 1.0)]).astype(np.float32)
 
-    def _encode_float(self, texts: Sequence[str], show_progress: bool | None) -> np.ndarray:
-        """The float32 vectors of texts: validated, normalised, from the cache where possible."""
-        prepared, empty = prepare_texts(
-            texts, normalize=self.normalize_text, on_empty=self.on_empty, max_chars=self.max_chars
-        )
-        dim = self.info.dimension
-        vectors = np.zeros((len(prepared), dim), dtype=np.float32)
-        n_tokens = np.zeros(len(prepared), dtype=np.int64)
+    def encode_prepared(
+        self, prepared: Sequence[str], empty: Collection[int] = (), *, show_progress: bool | None = None
+    ) -> Encoded:
+        """Encode texts already checked and normalised (:func:`prepare_texts`), without a truncation warning.
+
+        Each distinct text is looked up in the cache and, if missing, encoded once; ``empty`` positions get
+        zero vectors. For callers that check their texts themselves (the document path) and then call
+        :meth:`warn_truncated` on what they keep.
+        """
         empty_set = set(empty)
-        todo = [i for i in range(len(prepared)) if i not in empty_set]
-
+        distinct: dict[str, int] = {}
+        owner = np.array(
+            [-1 if i in empty_set else distinct.setdefault(text, len(distinct)) for i, text in enumerate(prepared)],
+            dtype=np.int64,
+        )
+        texts = list(distinct)
+        dim = self.info.dimension
+        vectors = np.zeros((len(texts), dim), dtype=np.float32)
+        n_tokens = np.zeros(len(texts), dtype=np.int64)
+        cached = np.zeros(len(texts), dtype=bool)
         keys: list[bytes] = []
-        if self.cache is not None and todo:
-            keys = [EmbeddingCache.key(self.info.fingerprint, self.options, prepared[i]) for i in todo]
-            hits = self.cache.get_many(keys, dim)
-            for position, (vector, count) in hits.items():
-                vectors[todo[position]] = vector
-                n_tokens[todo[position]] = count
-            missing = [position for position in range(len(todo)) if position not in hits]
-        else:
-            missing = list(range(len(todo)))
-
+        if self.cache is not None and texts:
+            keys = [EmbeddingCache.key(self.info.fingerprint, self.options, text) for text in texts]
+            for position, (vector, count) in self.cache.get_many(keys, dim).items():
+                vectors[position], n_tokens[position], cached[position] = vector, count, True
+        missing = np.flatnonzero(~cached).tolist()
         if missing:
-            self._encode_missing(prepared, todo, keys, missing, vectors, n_tokens, show_progress)
-        truncated = self._warn_truncated(n_tokens)
-        self.stats.texts += len(prepared)
-        self.stats.cache_hits += len(todo) - len(missing)
-        self.stats.encoded += len(missing)
-        self.stats.truncated += truncated
-        self.stats.empty += len(empty)
-        return vectors
+            show = self.show_progress if show_progress is None else show_progress
+            self._encode_missing(texts, keys, missing, vectors, n_tokens, show)
+        filled = owner >= 0
+        out = np.zeros((len(prepared), dim), dtype=np.float32)
+        counts = np.zeros(len(prepared), dtype=np.int64)
+        out[filled], counts[filled] = vectors[owner[filled]], n_tokens[owner[filled]]
+        with self._stats_lock:
+            self.stats.texts += len(prepared)
+            self.stats.cache_hits += int(cached[owner[filled]].sum())
+            self.stats.encoded += len(missing)
+            self.stats.empty += len(empty_set)
+        return Encoded(out, counts)
 
-    def _encode_missing(
-        self,
-        prepared: list[str],
-        todo: list[int],
-        keys: list[bytes],
-        missing: list[int],
-        vectors: np.ndarray,
-        n_tokens: np.ndarray,
-        show_progress: bool | None,
-    ) -> None:
-        st = self.model.st
-        # Longest first, as sentence-transformers does inside a call: batches then pad little.
-        missing = sorted(missing, key=lambda position: -len(prepared[todo[position]]))
-        group = self.batch_size * _BATCHES_PER_GROUP
-        show = show_progress if show_progress is not None else len(missing) > group
-        with tqdm(total=len(missing), desc="encoding", unit="text", disable=not show) as bar:
-            for start in range(0, len(missing), group):
-                positions = missing[start : start + group]
-                batch = [prepared[todo[position]] for position in positions]
-                encoded = st.encode(
-                    batch,
-                    prompt=self.effective_prompt,
-                    batch_size=self.batch_size,
-                    show_progress_bar=False,
-                    convert_to_numpy=True,
-                    normalize_embeddings=self.normalize,
-                )
-                counts = token_counts(st.tokenizer, [(self.effective_prompt or "") + text for text in batch])
-                rows = [todo[position] for position in positions]
-                vectors[rows] = encoded
-                n_tokens[rows] = counts
-                if self.cache is not None:
-                    self.cache.put_many(
-                        self.info.fingerprint,
-                        (
-                            (keys[position], vectors[row], count)
-                            for position, row, count in zip(positions, rows, counts, strict=False)
-                        ),
-                    )
-                bar.update(len(positions))
-
-    def _warn_truncated(self, n_tokens: np.ndarray) -> int:
+    def warn_truncated(self, n_tokens: np.ndarray) -> int:
+        """Count the texts longer than the model reads and warn (:class:`TruncationWarning`) if there are any."""
         limit = self.model.max_seq_length
         over = int((n_tokens > limit).sum())
         if over:
+            with self._stats_lock:
+                self.stats.truncated += over
             warnings.warn(
                 f"{over} of {len(n_tokens)} texts are longer than the model's max_seq_length of {limit} tokens "
                 f"(longest: {int(n_tokens.max())}) and were truncated. Use Encoder.encode_documents (or "
@@ -265,6 +304,85 @@ class Encoder:
                 stacklevel=3,
             )
         return over
+
+    def _encode_missing(
+        self,
+        texts: list[str],
+        keys: list[bytes],
+        missing: list[int],
+        vectors: np.ndarray,
+        n_tokens: np.ndarray,
+        show_progress: bool | None,
+    ) -> None:
+        # Longest first, as sentence-transformers does inside a call: batches then pad little.
+        missing = sorted(missing, key=lambda position: -len(texts[position]))
+        group = self.batch_size * _BATCHES_PER_GROUP
+        show = show_progress if show_progress is not None else len(missing) > group
+        with tqdm(total=len(missing), desc="encoding", unit="text", disable=not show) as bar:
+            for start in range(0, len(missing), group):
+                positions = missing[start : start + group]
+                for first in range(0, len(positions), self.batch_size):
+                    batch = positions[first : first + self.batch_size]
+                    vectors[batch], n_tokens[batch] = self._forward([texts[position] for position in batch])
+                if self.cache is not None:
+                    self.cache.put_many(
+                        self.info.fingerprint,
+                        ((keys[position], vectors[position], int(n_tokens[position])) for position in positions),
+                    )
+                bar.update(len(positions))
+
+    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts of one batch: sentence-transformers' preprocessing, then its forward pass."""
+        import torch
+        from sentence_transformers.util import batch_to_device, truncate_embeddings
+
+        st = self.model.st
+        prompt = self.effective_prompt
+        with tokenizer_lock(st.tokenizer), quiet_tokenizer():
+            st.eval()
+            options = {"processing_kwargs": _OVERFLOW} if self._counts_from_overflow else {}
+            inputs: list[Any] = list(texts)  # sentence-transformers' input type is a (invariant) list of many kinds
+            features = st.preprocess(inputs, prompt=prompt, **options)
+            counts = _first_windows(features, len(texts), self.special_tokens)
+            if counts is None:  # a tokenizer that cannot report its overflow: count with a second tokenisation
+                counts = np.asarray(token_counts(st.tokenizer, [(prompt or "") + text for text in texts]))
+        with torch.inference_mode():
+            embeddings = st(batch_to_device(features, st.device))["sentence_embedding"]
+            if st.truncate_dim is not None:
+                embeddings = truncate_embeddings(embeddings, st.truncate_dim)
+            if self.normalize:
+                embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+            return embeddings.float().cpu().numpy(), counts
+
+    @cached_property
+    def _counts_from_overflow(self) -> bool:
+        """Whether the model's tokenisation can report the length of truncated texts (fast tokenizers)."""
+        first = self.model.st[0]
+        return bool(getattr(first, "tokenizer", None) is not None and getattr(first.tokenizer, "is_fast", False)
+                    and not getattr(first, "can_flatten_inputs", False))  # fmt: skip
+
+
+def _first_windows(features: dict[str, Any], n_texts: int, specials: int) -> np.ndarray | None:
+    """Keep each text's first window in ``features`` (in place); return each text's untruncated token count.
+
+    ``features`` holds one row per window of ``max_seq_length`` tokens (``overflow_to_sample_mapping`` says
+    whose), each with the special tokens: a text's count is its windows' tokens without the repeated specials.
+    ``None`` when the tokenisation did not report its windows.
+    """
+    import torch
+
+    owners = features.pop("overflow_to_sample_mapping", None)
+    if owners is None or "attention_mask" not in features:
+        return None
+    lengths = features["attention_mask"].sum(dim=1)
+    counts = torch.zeros(n_texts, dtype=torch.int64).index_add_(0, owners, lengths - specials) + specials
+    first = torch.ones(len(owners), dtype=torch.bool)
+    first[1:] = owners[1:] != owners[:-1]
+    rows = len(owners)
+    for name, value in features.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == rows:
+            features[name] = value[first]
+    return counts.numpy()
 
 
 def quantize(vectors: np.ndarray, precision: Precision, ranges: np.ndarray | None = None) -> np.ndarray:

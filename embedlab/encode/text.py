@@ -1,10 +1,12 @@
-"""Text preparation shared by encoding and chunking: normalisation, validation, token counting."""
+"""Text preparation shared by encoding and chunking: normalisation, validation, token counting, tokenizer locks."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
@@ -95,23 +97,35 @@ def prepare_texts(
     return prepared, empty
 
 
+_QUIET_GUARD = threading.Lock()
+_QUIETED: dict[str, tuple[int, int]] = {}  # logger name -> (blocks inside, level to restore)
+
+
 @contextmanager
 def quiet_loggers(*names: str) -> Iterator[None]:
     """Raise the named loggers to ERROR inside the block (expected library notices), then restore them.
+
+    Safe across threads: the level is restored when the last block open on a logger ends.
 
     Example:
         >>> with quiet_loggers("transformers", "sentence_transformers"):
         ...     pass
     """
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
+    with _QUIET_GUARD:
+        for name in names:
+            inside, level = _QUIETED.get(name, (0, logging.getLogger(name).level))
+            _QUIETED[name] = (inside + 1, level)
+            logging.getLogger(name).setLevel(logging.ERROR)
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+        with _QUIET_GUARD:
+            for name in names:
+                inside, level = _QUIETED.pop(name)
+                if inside > 1:
+                    _QUIETED[name] = (inside - 1, level)
+                else:
+                    logging.getLogger(name).setLevel(level)
 
 
 def quiet_tokenizer() -> AbstractContextManager[None]:
@@ -119,13 +133,37 @@ def quiet_tokenizer() -> AbstractContextManager[None]:
     return quiet_loggers("transformers.tokenization_utils_base")
 
 
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def tokenizer_lock(tokenizer: Any) -> threading.RLock:
+    """The one lock of ``tokenizer``: hold it around every call into it.
+
+    A Hugging Face fast tokenizer is a Rust object that one thread may not use while another changes its
+    truncation or padding settings (``RuntimeError: Already borrowed``), and every call with other settings
+    changes them. Everything in embedlab that calls a tokenizer (encoding, chunking, counting) holds this
+    lock, so one model can serve several threads at once; the model's forward pass needs no lock.
+
+    Example:
+        >>> with tokenizer_lock(model.st.tokenizer):  # doctest: +SKIP
+        ...     ids = model.st.tokenizer("hello")["input_ids"]
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(tokenizer)
+        if lock is None:
+            lock = _LOCKS[tokenizer] = threading.RLock()
+        return lock
+
+
 def token_counts(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     """Number of tokens of each text with the model's special tokens, before any truncation."""
     if not texts:
         return []
     if not callable(tokenizer):  # a bare `tokenizers.Tokenizer`: a static model's, which reads whole texts
-        return [len(encoding.ids) for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-    with quiet_tokenizer():
+        with tokenizer_lock(tokenizer):
+            return [len(encoding.ids) for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    with tokenizer_lock(tokenizer), quiet_tokenizer():
         encoded = tokenizer(
             list(texts),
             add_special_tokens=True,

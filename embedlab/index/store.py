@@ -360,7 +360,7 @@ class Index:
                 for document, text, vector in zip(documents, texts, vectors, strict=True)
             ]
             return self._rows.commit(rows, ids)
-        embedded = self.encoder.encode_documents(
+        embedded = self.encoder.encode_chunks(
             texts, titles=titles, max_tokens=self.settings["chunk_tokens"],
             overlap=self.settings["overlap"],
         )  # fmt: skip

@@ -8,8 +8,13 @@ only change their base URL::
     client.embeddings.create(model="all-MiniLM-L6-v2", input=["hello"], dimensions=128)
 
 Errors use OpenAI's schema ``{"error": {"message", "type", "param", "code"}}``: 401 without a valid key
-(when keys are configured), 404 for a model or index the server does not serve, 413 for a body over
-the limit, 422 for invalid requests (too many inputs, an input too long or empty), 504 on timeout.
+(when keys are configured), 404 for a model or index the server does not serve, 408 (and the connection
+closed) for a body that does not arrive within ``body_timeout`` seconds, 413 for a body over the limit,
+422 for invalid requests (too many inputs, an input too long or empty), 504 on timeout.
+
+Everything here may run at once on several threads (the batcher's encoder thread, searches, reranks): the
+encoder is safe for that, and the usage figures come from the same call that encodes (no second
+tokenisation).
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from embedlab import __version__
 from embedlab.encode import Encoder
-from embedlab.encode.text import prepare_texts, token_counts
+from embedlab.encode.text import prepare_texts
 from embedlab.errors import EmbedlabError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
@@ -56,6 +62,7 @@ class ServeConfig:
         reranker: a CrossEncoder directory for ``/v1/rerank`` and ``rerank`` in search.
         api_keys: accepted Bearer keys; empty means no authentication.
         max_inputs, max_chars, max_body_bytes: request limits.
+        body_timeout: seconds a request body may take to arrive (then 408, and the connection is closed).
         max_batch, max_wait: micro-batching budget (texts, seconds).
         timeout: seconds a request may wait for its vectors.
         cache: use the persistent embedding cache.
@@ -70,6 +77,7 @@ class ServeConfig:
     max_inputs: int = 2048
     max_chars: int = 32_000
     max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout: float = 15.0
     max_batch: int = 64
     max_wait: float = 0.005
     timeout: float = 30.0
@@ -78,16 +86,33 @@ class ServeConfig:
 
 
 def load_api_keys(*, env: str = "EMBEDLAB_API_KEYS", path: str | Path | None = None) -> frozenset[str]:
-    """Keys from a file (one per line, ``#`` comments) and/or a comma-separated environment variable."""
+    """Keys from a file (one per line, ``#`` comments) and/or a comma-separated environment variable.
+
+    Keys may hold any Unicode character but whitespace; clients send them UTF-8 encoded.
+
+    Raises:
+        EmbedlabError: the file cannot be read, is not UTF-8, holds a line with whitespace, or holds no key
+            (a server asked to check keys never runs without one).
+    """
     keys = {key.strip() for key in os.environ.get(env, "").split(",") if key.strip()}
-    if path is not None:
-        for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if any(char.isspace() for char in line):
-                raise EmbedlabError(f"{path}:{number}: an API key line holds whitespace (one key a line, no comments).")
-            keys.add(line)
+    if path is None:
+        return frozenset(keys)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EmbedlabError(f"Cannot read the API key file {path}: {reason}.") from None
+    found = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if any(char.isspace() for char in line):
+            raise EmbedlabError(f"{path}:{number}: an API key line holds whitespace (one key a line, no comments).")
+        keys.add(line)
+        found += 1
+    if not found:
+        raise EmbedlabError(f"The API key file {path} holds no key (one key a line; '#' starts a comment line).")
     return frozenset(keys)
 
 
@@ -192,6 +217,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         try:
             _check_key(request, config.api_keys)
             _check_size(request, config.max_body_bytes)
+            await _read_body(request, config.body_timeout)
             response = await call_next(request)
         except ApiError as error:
             response = _error(error)
@@ -246,14 +272,16 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
             raise ApiError(422, str(exc), param="input") from exc
         queue_depth.set(batcher.depth)
         try:
-            vectors = await asyncio.wait_for(batcher.encode(texts), config.timeout)
+            encoded = await asyncio.wait_for(batcher.encode(texts), config.timeout)
         except TimeoutError:
             raise ApiError(504, f"No answer within {config.timeout} s.", "timeout_error") from None
         cache_hits.set(encoder.stats.cache_hits)
+        vectors = encoded.vectors
         if body.dimensions is not None:
             vectors = vectors[:, : body.dimensions]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        tokens = await asyncio.to_thread(_usage_tokens, encoder, texts)
+        # Usage: the tokens the model read for the input (its prompt included), without special tokens.
+        tokens = int(np.maximum(encoded.n_tokens - encoder.special_tokens, 0).sum())
         return {
             "object": "list",
             "data": [
@@ -308,12 +336,6 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     return app
 
 
-def _usage_tokens(encoder: Encoder, texts: list[str]) -> int:
-    tokenizer = encoder.model.st.tokenizer
-    specials = tokenizer.num_special_tokens_to_add(pair=False)
-    return sum(count - specials for count in token_counts(tokenizer, texts))
-
-
 def _open_indexes(folders: dict[str, str], encoder: Encoder) -> dict[str, Any]:
     """The served indexes, opened with the served model (the index modules load only when there are some)."""
     if not folders:
@@ -324,11 +346,16 @@ def _open_indexes(folders: dict[str, str], encoder: Encoder) -> dict[str, Any]:
 
 
 def _load_reranker(spec: str) -> Any:
-    """Load the cross-encoder once, at start-up, and refuse one that does not give one score per pair."""
+    """Load the cross-encoder once, at start-up, and refuse one that does not give one score per pair.
+
+    One pair is scored here, before any request: that first call sets the tokenizer's padding and
+    truncation, which every later call asks for unchanged, so concurrent reranks never change (and never
+    collide on) the shared tokenizer.
+    """
     cross = load_reranker(spec)
-    labels = getattr(getattr(cross, "model", None), "config", None)
-    if labels is not None and getattr(labels, "num_labels", 1) != 1:
-        raise EmbedlabError(f"The reranker {spec} gives {labels.num_labels} scores per pair; a reranker gives one.")
+    scores = np.asarray(cross.predict([("query", "document")], show_progress_bar=False))
+    if scores.shape != (1,):
+        raise EmbedlabError(f"The reranker {spec} gives {scores.size} scores per pair; a reranker gives one.")
     return cross
 
 
@@ -346,7 +373,7 @@ def _check_key(request: Request, keys: frozenset[str]) -> None:
         return
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    given = token.encode("utf-8", "surrogateescape")  # bytes: compare_digest refuses non-ASCII str
+    given = token.encode("latin-1")  # the header's bytes again (Starlette decodes them as Latin-1); keys are UTF-8
     if not token or not any(hmac.compare_digest(given, key.encode("utf-8")) for key in keys):
         raise ApiError(401, "Missing or invalid API key (send 'Authorization: Bearer <key>').", "authentication_error")
 
@@ -359,6 +386,19 @@ def _check_size(request: Request, limit: int) -> None:
         raise ApiError(413, f"The request body has {length} bytes; the limit is {limit}.", "request_too_large")
 
 
+async def _read_body(request: Request, timeout: float) -> None:
+    """Receive the whole body within ``timeout`` seconds (the app then reads it from memory), else 408."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    try:
+        await asyncio.wait_for(request.body(), timeout)
+    except TimeoutError:
+        raise ApiError(408, f"The request body did not arrive within {timeout:g} s.", code="request_timeout") from None
+    except ClientDisconnect:  # nobody reads the answer; it is counted as the client's error, not the server's
+        raise ApiError(400, "The client disconnected before sending the whole body.") from None
+
+
 def _error(error: ApiError) -> JSONResponse:
     body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
-    return JSONResponse(body, status_code=error.status)
+    headers = {"Connection": "close"} if error.status == 408 else None  # the rest of that body is not awaited
+    return JSONResponse(body, status_code=error.status, headers=headers)

@@ -134,7 +134,8 @@ def test_tsdae_saves_a_plain_sentence_transformer(
 
 def test_tsdae_leaves_the_base_model_untouched(trained: tuple[TsdaeResult, np.ndarray], model: EmbeddingModel) -> None:
     _, before = trained
-    np.testing.assert_array_equal(model.st.encode(SENTENCES[:4]), before)
+    # the weights are compared exactly by the fingerprint below; vectors from two runs only up to float noise
+    np.testing.assert_allclose(model.st.encode(SENTENCES[:4]), before, atol=1e-6)
     assert fingerprint(model.st) == model.fingerprint
 
 

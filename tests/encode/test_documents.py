@@ -119,3 +119,39 @@ def test_documents_are_validated_like_texts(encoder: Encoder) -> None:
         encoder.encode_documents("one document")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="not valid Unicode"):
         encoder.encode_documents(["fine", "bad \udcff"])
+
+
+def test_the_document_path_tokenises_each_document_and_each_chunk_once(
+    encoder: Encoder, model: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokenizer = model.st.tokenizer
+    tokenised: list[int] = []
+    original = tokenizer._batch_encode_plus
+
+    def counting(*args: object, **kwargs: object) -> object:
+        tokenised.append(len(kwargs["batch_text_or_text_pairs"]))  # type: ignore[arg-type]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "_batch_encode_plus", counting)
+    titles = ["A guide", "A guide", None, "Other"]
+    docs = encoder.encode_chunks(DOCUMENTS, titles=titles, max_tokens=100, overlap=10)
+    # the 4 documents (offsets) and the 2 distinct titles (their length) once, then each distinct chunk once, by
+    # the model (these documents repeat themselves: many chunks are equal); before: each chunk three times
+    # (an overflow check, the model, a token count) and a repeated chunk as many times as it occurs
+    distinct = {encoder.prepare_text(chunk.embed_text) for chunk in docs.chunks}
+    assert len(distinct) < len(docs.chunks)
+    assert sum(tokenised) == len(DOCUMENTS) + 2 + len(distinct)
+
+
+def test_chunks_alone_are_the_chunks_of_documents(encoder: Encoder) -> None:
+    chunked = encoder.encode_chunks(DOCUMENTS, max_tokens=100, overlap=10, precision="int8")
+    full = encoder.encode_documents(DOCUMENTS, max_tokens=100, overlap=10, precision="int8")
+    assert not hasattr(chunked, "vectors")  # no document vectors computed and thrown away
+    assert [c.text for c in chunked.chunks] == [c.text for c in full.chunks]
+    assert np.abs(chunked.chunk_vectors.astype(int) - full.chunk_vectors.astype(int)).max() <= 1  # int8 steps
+    np.testing.assert_array_equal(chunked.chunk_doc_index, full.chunk_doc_index)
+
+
+def test_titles_are_validated(encoder: Encoder) -> None:
+    with pytest.raises(InputError, match=r"Titles: .*index 1.*not valid Unicode"):
+        encoder.encode_documents(["one", "two"], titles=["fine", "bad \udcff"])

@@ -135,3 +135,49 @@ def test_the_models_default_prompt_is_used_and_keyed(model: EmbeddingModel, tmp_
     with_prompt = prompted.encode(["hello there"])
     assert prompted.stats.cache_hits == 0  # not the unprompted vector from the cache
     np.testing.assert_allclose(with_prompt, Encoder(model, prompt="query: ").encode(["hello there"]), atol=1e-6)
+
+
+def test_duplicates_in_one_call_are_encoded_once_and_share_their_vector(encoder: Encoder) -> None:
+    out = encoder.encode(["same", "other", "same", " same "])  # the last one is "same" once normalised
+    assert encoder.stats.encoded == 2  # before: 4, one forward pass per occurrence
+    np.testing.assert_array_equal(out[0], out[2])  # equal by construction: one vector, copied
+    np.testing.assert_array_equal(out[0], out[3])
+
+
+def test_token_counts_come_from_the_encoding_itself(model: EmbeddingModel) -> None:
+    texts = ["The weather is lovely today.", "x " * 254, "x " * 255, "word " * 1000, "hello"]
+    # wordpieces + [CLS] + [SEP]: the weather is lovely today . -> 6 + 2; "x " * 254 -> 256 fits; one more does not
+    expected = [8, 256, 257, 1002, 3]
+    with pytest.warns(TruncationWarning, match="^2 of 5"):
+        encoded = Encoder(model).encode_with_counts(texts)
+    assert encoded.n_tokens.tolist() == expected
+    plain = model.st.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(encoded.vectors, plain, atol=1e-6)
+    with pytest.warns(TruncationWarning, match="^3 of 5"):  # the prompt pushes "x " * 254 over the limit
+        prompted = Encoder(model, prompt="query: ").encode_with_counts(texts)
+    assert prompted.n_tokens.tolist() == [n + 2 for n in expected]  # "query" ":" are read too
+
+
+def test_one_encoder_serves_many_threads_at_once(model: EmbeddingModel) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embedlab import chunk_text
+    from embedlab.encode.text import token_counts
+
+    encoder = Encoder(model, batch_size=4)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda"]
+    batches = [[" ".join(words[(i + j) % 11 :] + words[: (i * j) % 7]) + f" {i}.{j}" for j in range(6)]
+               for i in range(24)]  # fmt: skip
+
+    def work(i: int) -> tuple[np.ndarray, list[int]]:
+        if i % 3 == 1:  # chunking and counting with other tokenizer settings, at the same time
+            chunk_text(" ".join(batches[i]) * 5, model.st.tokenizer, 16, overlap=4)
+            token_counts(model.st.tokenizer, batches[i])
+        encoded = encoder.encode_with_counts(batches[i])
+        return encoded.vectors, encoded.n_tokens.tolist()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(len(batches))))  # before: RuntimeError: Already borrowed
+    for batch, (vectors, counts) in zip(batches, results, strict=True):
+        np.testing.assert_allclose(vectors, model.st.encode(batch, normalize_embeddings=True), atol=1e-5)
+        assert counts == token_counts(model.st.tokenizer, batch)
