@@ -40,6 +40,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "data": dict,
     "params": dict,
     "metrics": dict,
+    "variant": dict,
     "seconds": (int, float),
 }
 
