@@ -1,4 +1,5 @@
 # Two commands do everything (see README): `make demo` and `make test`. Both set up .venv first.
+# `make test-slow` runs the end-to-end tests (reference figures, the demo, the real packs); CI runs both.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Nothing in the demo or the tests may reach the network: the hub is off, the model is bundled.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
-.PHONY: setup demo test lint bench lock clean
+.PHONY: setup demo test test-slow lint bench lock clean
 
 setup: $(STAMP)
 
@@ -38,7 +39,10 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(OFFLINE) $(BIN)/pytest
+	$(OFFLINE) $(BIN)/pytest -m "not slow"
+
+test-slow: setup
+	$(OFFLINE) $(BIN)/pytest -m slow
 
 bench: setup
 	$(OFFLINE) $(BIN)/python bench/encode.py

@@ -159,7 +159,9 @@ def encode(
     console.print(
         f"encoded {len(records.texts)} texts{detail} with {encoder.info.name} "
         f"[{encoder.info.short_fingerprint}] in {elapsed:.1f}s; cache hits {stats.cache_hits}/{stats.texts}; "
-        f"wrote {vectors.shape} {vectors.dtype} to {output}"
+        f"wrote {vectors.shape} {vectors.dtype} to {output}",
+        markup=False,
+        soft_wrap=True,
     )
 
 

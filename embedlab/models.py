@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from embedlab.errors import ModelChecksumError, ModelNotFoundError
+from embedlab.errors import MissingExtraError, ModelChecksumError, ModelNotFoundError
 from embedlab.verified import (
     DEFAULT_ALIASES,
     DEFAULT_MODEL_NAME,
@@ -312,6 +312,8 @@ def _load_sentence_transformer(path: Path, device: str | None) -> SentenceTransf
 
     try:
         return SentenceTransformer(str(path), device=device, local_files_only=True, **load_kwargs(path))
+    except MissingExtraError:  # the folder is fine; the backend it needs is not installed
+        raise
     except Exception as exc:  # damaged files fail in many libraries' own classes (safetensors, torch, json...)
         raise ModelNotFoundError(
             f"{path} is not a loadable sentence-transformers or transformers model "

@@ -163,6 +163,8 @@ class Encoder:
     def special_tokens(self) -> int:
         """How many special tokens (e.g. ``[CLS]``, ``[SEP]``) the model's tokenizer adds to one text."""
         tokenizer = self.model.st.tokenizer
+        if not callable(tokenizer):  # a static model's bare `tokenizers.Tokenizer`: counted without specials
+            return 0
         with tokenizer_lock(tokenizer):
             return int(tokenizer.num_special_tokens_to_add(pair=False))
 

@@ -134,6 +134,7 @@ def quiet_tokenizer() -> AbstractContextManager[None]:
 
 
 _LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_PINNED_LOCKS: dict[int, tuple[Any, threading.RLock]] = {}  # holds its tokenizer, so the id stays its own
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -150,9 +151,12 @@ def tokenizer_lock(tokenizer: Any) -> threading.RLock:
         ...     ids = model.st.tokenizer("hello")["input_ids"]
     """
     with _LOCKS_GUARD:
-        lock = _LOCKS.get(tokenizer)
-        if lock is None:
-            lock = _LOCKS[tokenizer] = threading.RLock()
+        try:
+            lock = _LOCKS.get(tokenizer)
+            if lock is None:
+                lock = _LOCKS[tokenizer] = threading.RLock()
+        except TypeError:  # a bare `tokenizers.Tokenizer` (a static model's) takes no weak reference
+            lock = _PINNED_LOCKS.setdefault(id(tokenizer), (tokenizer, threading.RLock()))[1]
         return lock
 
 
