@@ -14,12 +14,13 @@ Example:
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedlab.errors import InputError
-from embedlab.evaluate.data import RetrievalBenchmark
+from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, has_split, load_beir
 from embedlab.io import read_records
 
 
@@ -152,6 +153,47 @@ def read_training_pairs(
     for text in (corpus or {}).values():
         doc_id(text.strip())
     return TrainingSet(queries, documents, positives, negatives, name=Path(path).name)
+
+
+def load_training(
+    benchmark: str | Path | None = None,
+    *,
+    pairs: str | Path | None = None,
+    dev_fraction: float = 0.1,
+    min_pairs: int = 10,
+    seed: int = 0,
+    test: RetrievalBenchmark | None = None,
+) -> tuple[TrainingSet, RetrievalBenchmark | TrainingSet | None]:
+    """The training set, from a pairs file or a BEIR folder's train split, and the dev split to evaluate on.
+
+    The dev split is the folder's own (graded, as on disk) when it has ``qrels/dev.tsv``; else
+    ``dev_fraction`` of the train queries are held out, none when the fraction is 0 or there are fewer than
+    ``min_pairs`` pairs to spare. ``test``, the split a caller reports on, must share no query with either.
+
+    Raises:
+        InputError: both or neither of ``benchmark`` and ``pairs``, a folder without a train split, a
+            query in two splits.
+    """
+    if (pairs is None) == (benchmark is None):
+        raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
+    dev: RetrievalBenchmark | TrainingSet | None = None
+    if pairs is not None:
+        train = read_training_pairs(pairs)
+    else:
+        root = Path(benchmark or "")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BenchmarkWarning)
+            train = TrainingSet.from_benchmark(load_beir(root, split="train"))
+            dev = load_beir(root, split="dev") if has_split(root, "dev") else None
+        splits = {"train": set(train.queries), "test": set(test.queries) if test else set(),
+                  "dev": set(dev.queries) if dev else set()}  # fmt: skip
+        for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
+            leaked = sorted(splits[first] & splits[second])
+            if leaked:
+                raise InputError(f"{root}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}.")
+    if dev is not None or dev_fraction <= 0 or train.n_pairs < min_pairs:
+        return train, dev
+    return train.split(dev_fraction, seed=seed)
 
 
 def _column(columns: set[str], wanted: str, aliases: tuple[str, ...], path: str | Path) -> str:
