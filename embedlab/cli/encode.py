@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -58,48 +57,26 @@ def encode(
 ) -> None:
     """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
     from embedlab.encode import EmbeddingCache, Encoder
-    from embedlab.io import read_texts, writable_path, write_embeddings
+    from embedlab.encode.files import encode_file
 
-    output = writable_path(output or input.with_name(input.stem + ".embeddings.parquet"))
-    if output.resolve() == input.resolve():
-        raise EmbedlabError(f"The output {output} is the input file: choose another --output.")
-    records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
-    if not records.texts:
-        raise EmbedlabError(f"{input}: no texts to encode.")
-    if records.skipped_blank_lines:
-        err.print(f"skipped {records.skipped_blank_lines} blank lines")
-    encoder = Encoder(
-        model,
-        cache=EmbeddingCache(cache_path) if cache else None,
-        batch_size=batch_size,
-        normalize=normalize,
-        on_empty=empty,
-        show_progress=True,
-    )
-    started = time.perf_counter()
+    def make_encoder() -> Encoder:
+        return Encoder(model, cache=EmbeddingCache(cache_path) if cache else None, batch_size=batch_size,
+                       normalize=normalize, on_empty=empty, show_progress=True)  # fmt: skip
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
-        if chunk or records.titles is not None:
-            docs = encoder.encode_documents(
-                records.texts,
-                titles=records.titles,
-                max_tokens=max_tokens,
-                overlap=overlap,
-                aggregate=aggregate,
-                precision=precision,
-            )
-            vectors, detail = docs.vectors, f" ({len(docs.chunks)} chunks)"
-        else:
-            vectors, detail = encoder.encode(records.texts, precision=precision), ""
-    elapsed = time.perf_counter() - started
+        written = encode_file(input, output, encoder=make_encoder, text_field=text_field, id_field=id_field,
+                              title_field=title_field, precision=precision, chunk=chunk, max_tokens=max_tokens,
+                              overlap=overlap, aggregate=aggregate)  # fmt: skip
+    if written.skipped_blank_lines:
+        err.print(f"skipped {written.skipped_blank_lines} blank lines")
     for warning in caught:
         warn(str(warning.message))
-    write_embeddings(output, records.ids, vectors, info=encoder.info, precision=precision)
-    stats = encoder.stats
+    detail = f" ({written.chunks} chunks)" if written.chunks is not None else ""
     console.print(
-        f"encoded {len(records.texts)} texts{detail} with {encoder.info.name} "
-        f"[{encoder.info.short_fingerprint}] in {elapsed:.1f}s; cache hits {stats.cache_hits}/{stats.texts}; "
-        f"wrote {vectors.shape} {vectors.dtype} to {output}",
+        f"encoded {written.texts} texts{detail} with {written.model.name} [{written.model.short_fingerprint}] in "
+        f"{written.seconds:.1f}s; cache hits {written.stats.cache_hits}/{written.stats.texts}; "
+        f"wrote {written.shape} {written.dtype} to {written.output}",
         markup=False,
         soft_wrap=True,
     )
