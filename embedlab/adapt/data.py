@@ -168,29 +168,31 @@ def load_training(
 
     The dev split is the folder's own (graded, as on disk) when it has ``qrels/dev.tsv``; else
     ``dev_fraction`` of the train queries are held out, none when the fraction is 0 or there are fewer than
-    ``min_pairs`` pairs to spare. ``test``, the split a caller reports on, must share no query with either.
+    ``min_pairs`` pairs to spare. A folder's splits share no query, nor with ``test``, the split a caller
+    reports on.
 
     Raises:
         InputError: both or neither of ``benchmark`` and ``pairs``, a folder without a train split, a
             query in two splits.
     """
-    if (pairs is None) == (benchmark is None):
-        raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
     dev: RetrievalBenchmark | TrainingSet | None = None
-    if pairs is not None:
+    if pairs is not None and benchmark is None:
         train = read_training_pairs(pairs)
-    else:
-        root = Path(benchmark or "")
+    elif benchmark is not None and pairs is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BenchmarkWarning)
-            train = TrainingSet.from_benchmark(load_beir(root, split="train"))
-            dev = load_beir(root, split="dev") if has_split(root, "dev") else None
+            train = TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
+            dev = load_beir(benchmark, split="dev") if has_split(benchmark, "dev") else None
         splits = {"train": set(train.queries), "test": set(test.queries) if test else set(),
                   "dev": set(dev.queries) if dev else set()}  # fmt: skip
         for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
             leaked = sorted(splits[first] & splits[second])
             if leaked:
-                raise InputError(f"{root}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}.")
+                raise InputError(
+                    f"{benchmark}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}."
+                )
+    else:
+        raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
     if dev is not None or dev_fraction <= 0 or train.n_pairs < min_pairs:
         return train, dev
     return train.split(dev_fraction, seed=seed)

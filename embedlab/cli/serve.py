@@ -53,7 +53,7 @@ def serve(
     config = ServeConfig(
         model=model, served_name=served_name, indexes=indexes, reranker=reranker,
         api_keys=load_api_keys(path=api_key_file), max_batch=max_batch, max_wait=max_wait_ms / 1000,
-        cache=cache, cors_origins=tuple(cor_origin for cor_origin in cors_origin or []),
+        cache=cache, cors_origins=tuple(cors_origin or []),
     )  # fmt: skip
     application = create_app(config)  # opens the indexes and the reranker: a bad one fails here, before serving
     err.print(f"embedlab serving on http://{host}:{port}/v1 ({'API keys required' if config.api_keys else 'no auth'})")
