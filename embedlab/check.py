@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -180,6 +181,29 @@ def check_embeddings(
         sampled=sampled,
         findings=findings,
     )
+
+
+def check_file(path: str | Path, *, texts: str | Path | None = None, text_field: str | None = None) -> QualityReport:
+    """Check an embeddings file written by ``embedlab encode``, as stored (its precision and model).
+
+    Non-unit norms are an error when the file says its model normalises float vectors. ``texts`` (the file
+    that was encoded) tells duplicate texts apart.
+    """
+    from embedlab.io import read_embeddings, read_texts
+
+    data = read_embeddings(path)
+    text_list = read_texts(texts, text_field=text_field).texts if texts else None
+    precision = str(data.meta.get("precision", "float32"))
+    return check_embeddings(
+        data.vectors, texts=text_list, precision=precision, expect_normalized=_expects_unit(data.meta)
+    )
+
+
+def _expects_unit(meta: dict[str, object]) -> bool | None:
+    model = meta.get("model")
+    if meta.get("precision", "float32") in ("float32", "float16") and isinstance(model, dict):
+        return bool(model.get("normalized")) or None
+    return None
 
 
 def _as_float(vectors: np.ndarray, precision: str) -> np.ndarray:

@@ -103,7 +103,7 @@ def read_texts(
         return TextRecords(
             ids=[i for i, _ in kept], texts=[t for _, t in kept], skipped_blank_lines=len(lines) - len(kept)
         )
-    return _records(path, read_records(path), text_field or "text", id_field, title_field)
+    return text_records(read_records(path), text_field=text_field or "text", id_field=id_field, title_field=title_field)
 
 
 def read_records(path: str | Path) -> Records:
@@ -356,7 +356,11 @@ def _parquet_rows(path: Path) -> Records:
     return Records(path, enumerate(rows, start=1), unit="row")
 
 
-def _records(path: Path, rows: Records, text_field: str, id_field: str | None, title_field: str | None) -> TextRecords:
+def text_records(
+    rows: Records, *, text_field: str = "text", id_field: str | None = None, title_field: str | None = None
+) -> TextRecords:
+    """The texts, ids (and titles) of records already read, checked as :func:`read_texts` checks them."""
+    path = rows.path
     if not rows:
         return TextRecords(ids=[], texts=[], titles=[] if title_field else None)
     fields = list(rows[0])

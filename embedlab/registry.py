@@ -84,6 +84,44 @@ class UnreadableModel:
     reason: str
 
 
+@dataclass(frozen=True)
+class AvailableModel:
+    """A model that loads offline by ``name``: where it comes from (``source``) and its folder.
+
+    ``error`` says why a registry entry cannot be read (it is listed all the same).
+    """
+
+    name: str
+    source: str
+    path: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready; ``error`` only when there is one."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def available_models(registry: ModelRegistry | None = None) -> list[AvailableModel]:
+    """Every model that loads offline: the bundled one, installed packs, registered models, the hub cache.
+
+    What ``embedlab models list`` prints. Registered folders whose lineage does not read come after the
+    others, with the reason; one damaged entry never hides the rest.
+    """
+    from embedlab.models import DEFAULT_MODEL_NAME, bundled_model_dir, cached_hub_models
+    from embedlab.packs import installed_packs
+
+    registered, unreadable = (registry or ModelRegistry()).scan()
+    return [
+        AvailableModel(DEFAULT_MODEL_NAME, "bundled", str(bundled_model_dir())),
+        *(AvailableModel(entry.name, f"pack ({entry.kind}, sha256 {entry.weights_sha256[:12]}…)", str(entry.path))
+          for entry in installed_packs()),
+        *(AvailableModel(entry.name, f"registry ({entry.lineage.method} of {entry.lineage.base})", str(entry.path))
+          for entry in registered),
+        *(AvailableModel(bad.name, "registry (unreadable)", str(bad.path), bad.reason) for bad in unreadable),
+        *(AvailableModel(repo, "hub cache", path) for repo, path in cached_hub_models()),
+    ]  # fmt: skip
+
+
 def registry_root() -> Path:
     """``$EMBEDLAB_HOME/models``, default ``~/.local/share/embedlab/models``."""
     home = os.environ.get("EMBEDLAB_HOME")

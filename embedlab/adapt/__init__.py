@@ -16,7 +16,7 @@ Example:
 
 from embedlab.adapt.augsbert import augmented_sbert, train_cross_encoder
 from embedlab.adapt.auto import adapt_auto, choose_strategy
-from embedlab.adapt.data import TrainingSet, read_training_pairs
+from embedlab.adapt.data import TrainingSet, load_training, read_training_pairs
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.adapt.negatives import curriculum, mine_negatives
 from embedlab.adapt.synthetic import doc2query, inverse_cloze, synthesize
@@ -33,6 +33,7 @@ __all__ = [
     "doc2query",
     "finetune",
     "inverse_cloze",
+    "load_training",
     "mine_negatives",
     "read_training_pairs",
     "synthesize",

@@ -28,16 +28,15 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from embedlab.adapt.data import TrainingSet
+from embedlab.adapt.data import TrainingSet, load_training
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
-from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, load_beir
+from embedlab.evaluate.data import RetrievalBenchmark, has_split, load_beir
 from embedlab.evaluate.suite import EvaluationReport, run_evaluation
 from embedlab.io import read_texts
 from embedlab.models import EmbeddingModel, load_model
@@ -134,7 +133,10 @@ def adapt_auto(
         raise InputError(f"{out} already exists; choose another output folder.")
     test = load_beir(root, split="test")
     base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
-    train, dev = _train_dev(root, test, seed)
+    train: TrainingSet | None = None
+    dev: RetrievalBenchmark | TrainingSet | None = None
+    if has_split(root, "train"):
+        train, dev = load_training(root, min_pairs=FEW_PAIRS, seed=seed, test=test)
     n_pairs = train.n_pairs if train else 0
     chosen, reason = choose_strategy(n_pairs)
     if strategy is not None and strategy != chosen:
@@ -166,28 +168,6 @@ def adapt_auto(
         )
         write_lineage(adapted.path, adapted.lineage)
     return AutoResult(strategy=chosen, reason=reason, adapted=adapted, report=evaluation, files=files)
-
-
-def _train_dev(
-    root: Path, test: RetrievalBenchmark, seed: int
-) -> tuple[TrainingSet | None, RetrievalBenchmark | TrainingSet | None]:
-    """The train split, and the dev split (graded, as on disk) or 10% of the train queries held out."""
-    if not (root / "qrels" / "train.tsv").is_file():
-        return None, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BenchmarkWarning)
-        train = TrainingSet.from_benchmark(load_beir(root, split="train"))
-        dev = load_beir(root, split="dev") if (root / "qrels" / "dev.tsv").is_file() else None
-    splits = {"train": set(train.queries), "test": set(test.queries), "dev": set(dev.queries) if dev else set()}
-    for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
-        leaked = sorted(splits[first] & splits[second])
-        if leaked:
-            raise InputError(f"{root}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}.")
-    if dev is not None:
-        return train, dev
-    if train.n_pairs < FEW_PAIRS:
-        return train, None  # too few to hold any out
-    return train.split(0.1, seed=seed)
 
 
 def _config(strategy: str, epochs: int | None, seed: int) -> FinetuneConfig:

@@ -14,12 +14,13 @@ Example:
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedlab.errors import InputError
-from embedlab.evaluate.data import RetrievalBenchmark
+from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, has_split, load_beir
 from embedlab.io import read_records
 
 
@@ -152,6 +153,49 @@ def read_training_pairs(
     for text in (corpus or {}).values():
         doc_id(text.strip())
     return TrainingSet(queries, documents, positives, negatives, name=Path(path).name)
+
+
+def load_training(
+    benchmark: str | Path | None = None,
+    *,
+    pairs: str | Path | None = None,
+    dev_fraction: float = 0.1,
+    min_pairs: int = 10,
+    seed: int = 0,
+    test: RetrievalBenchmark | None = None,
+) -> tuple[TrainingSet, RetrievalBenchmark | TrainingSet | None]:
+    """The training set, from a pairs file or a BEIR folder's train split, and the dev split to evaluate on.
+
+    The dev split is the folder's own (graded, as on disk) when it has ``qrels/dev.tsv``; else
+    ``dev_fraction`` of the train queries are held out, none when the fraction is 0 or there are fewer than
+    ``min_pairs`` pairs to spare. A folder's splits share no query, nor with ``test``, the split a caller
+    reports on.
+
+    Raises:
+        InputError: both or neither of ``benchmark`` and ``pairs``, a folder without a train split, a
+            query in two splits.
+    """
+    dev: RetrievalBenchmark | TrainingSet | None = None
+    if pairs is not None and benchmark is None:
+        train = read_training_pairs(pairs)
+    elif benchmark is not None and pairs is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BenchmarkWarning)
+            train = TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
+            dev = load_beir(benchmark, split="dev") if has_split(benchmark, "dev") else None
+        splits = {"train": set(train.queries), "test": set(test.queries) if test else set(),
+                  "dev": set(dev.queries) if dev else set()}  # fmt: skip
+        for first, second in (("train", "test"), ("dev", "test"), ("train", "dev")):
+            leaked = sorted(splits[first] & splits[second])
+            if leaked:
+                raise InputError(
+                    f"{benchmark}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}."
+                )
+    else:
+        raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
+    if dev is not None or dev_fraction <= 0 or train.n_pairs < min_pairs:
+        return train, dev
+    return train.split(dev_fraction, seed=seed)
 
 
 def _column(columns: set[str], wanted: str, aliases: tuple[str, ...], path: str | Path) -> str:

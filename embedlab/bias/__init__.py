@@ -8,7 +8,7 @@ from embedlab.bias.association import (
     seat_sets,
     weat,
 )
-from embedlab.bias.audit import BiasAudit, audit_model, write_audit
+from embedlab.bias.audit import AuditInputs, BiasAudit, audit_model, load_audit_inputs, write_audit
 from embedlab.bias.direction import (
     BiasSubspace,
     bias_direction,
@@ -22,6 +22,7 @@ from embedlab.bias.exposure import ExposureResult, load_exposure_documents, retr
 __all__ = [
     "AssociationResult",
     "AssociationTest",
+    "AuditInputs",
     "BiasAudit",
     "BiasSubspace",
     "ExposureResult",
@@ -30,6 +31,7 @@ __all__ = [
     "debias_model",
     "load_association_test",
     "load_association_tests",
+    "load_audit_inputs",
     "load_exposure_documents",
     "load_pairs_file",
     "load_words_file",

@@ -17,21 +17,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from embedlab import __version__
-from embedlab.bias.association import AssociationResult, AssociationTest, weat
-from embedlab.bias.direction import BiasSubspace, bias_direction, project
-from embedlab.bias.exposure import ExposureResult, retrieval_exposure
+from embedlab.bias.association import AssociationResult, AssociationTest, load_association_tests, weat
+from embedlab.bias.direction import BiasSubspace, bias_direction, load_pairs_file, load_words_file, project
+from embedlab.bias.exposure import ExposureResult, load_exposure_documents, retrieval_exposure
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
-from embedlab.evaluate.data import PairSet, RetrievalBenchmark
+from embedlab.evaluate.data import PairSet, RetrievalBenchmark, load_beir, load_pairs
 from embedlab.evaluate.retrieval import ExactSearch, evaluate
 from embedlab.evaluate.stats import Estimate
 from embedlab.evaluate.sts import sts_correlation
-from embedlab.io import writable_folder
+from embedlab.io import read_texts, writable_folder
 from embedlab.models import EmbeddingModel
 from embedlab.plots import data_uri, pyplot
 
@@ -76,6 +76,63 @@ class BiasAudit:
             "exposure": self.exposure.to_dict() if self.exposure else None,
             "quality": {name: estimate.to_dict() for name, estimate in self.quality.items()},
         }
+
+
+class AuditInputs(TypedDict):
+    """What :func:`audit_model` audits, as :func:`load_audit_inputs` reads it from files."""
+
+    tests: list[AssociationTest]
+    pairs: list[tuple[str, str]] | None
+    words: list[str] | None
+    exposure: tuple[list[str], dict[str, str], dict[str, str]] | None
+    benchmark: RetrievalBenchmark | None
+    sts: PairSet | None
+
+
+def load_audit_inputs(
+    *,
+    sets: str | Path | None = None,
+    tests: Sequence[str] | None = None,
+    pairs: str | Path | None = None,
+    words: str | Path | None = None,
+    benchmark: str | Path | None = None,
+    sts: str | Path | None = None,
+    exposure_docs: str | Path | None = None,
+    exposure_queries: str | Path | None = None,
+) -> AuditInputs:
+    """Read what to audit from files (the options of ``embedlab bias``), refusing an empty audit before reading.
+
+    Args:
+        sets: a folder of association tests (sent-bias JSON).
+        tests: the names of the tests in ``sets`` to run (default: all).
+        pairs: definitional pairs, a JSON list of [word, word] (:func:`~embedlab.bias.load_pairs_file`).
+        words: words to project on the bias direction (:func:`~embedlab.bias.load_words_file`).
+        benchmark: a BEIR folder; NDCG@10 on its test split.
+        sts: scored pairs; STS Spearman.
+        exposure_docs: records with id, text and group, for the retrieval exposure of each group.
+        exposure_queries: the queries for retrieval exposure, a line each.
+
+    Raises:
+        InputError: nothing to audit, words without pairs, exposure documents without queries (or queries
+            without documents), or a file that does not read.
+    """
+    if not any((sets, pairs, words, benchmark, sts, exposure_docs)):
+        raise InputError("Nothing to audit: give --sets (association tests) and/or --pairs with --words.")
+    if words and not pairs:
+        raise InputError("--words are projected on the bias direction: give --pairs to learn it.")
+    if (exposure_docs is None) != (exposure_queries is None):
+        raise InputError("Retrieval exposure needs both --exposure-docs and --exposure-queries.")
+    exposure = None
+    if exposure_docs and exposure_queries:
+        exposure = (read_texts(exposure_queries).texts, *load_exposure_documents(exposure_docs))
+    return {
+        "exposure": exposure,
+        "tests": load_association_tests(sets, tests) if sets else [],
+        "pairs": load_pairs_file(pairs) if pairs else None,
+        "words": load_words_file(words) if words else None,
+        "benchmark": load_beir(benchmark, split="test") if benchmark else None,
+        "sts": load_pairs(sts) if sts else None,
+    }
 
 
 def audit_model(

@@ -121,6 +121,11 @@ def load_beir(path: str | Path, *, split: str = "test") -> RetrievalBenchmark:
     )
 
 
+def has_split(benchmark: str | Path, split: str) -> bool:
+    """Whether the BEIR folder ``benchmark`` judges queries for ``split`` (has ``qrels/SPLIT.tsv``)."""
+    return (Path(benchmark) / "qrels" / f"{split}.tsv").is_file()
+
+
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Read a BEIR qrels TSV (header ``query-id corpus-id score``) into ``{query: {doc: grade}}``."""
     path = Path(path)

@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from embedlab.cli.common import console
 from embedlab.errors import InputError
 
 if TYPE_CHECKING:
-    from embedlab.adapt.data import TrainingSet
     from embedlab.optimize.run import OptimizeReport
 
-console = Console()
+
+def register(app: typer.Typer) -> None:
+    """Add ``optimize`` to the main app."""
+    app.command("optimize")(optimize_cmd)
 
 
 def optimize_cmd(
@@ -50,7 +52,8 @@ def optimize_cmd(
 
     Variants are built in OUT/variants-TIMESTAMP; with --name the chosen one is registered and that folder removed.
     """
-    from embedlab.evaluate.data import BenchmarkWarning, load_beir
+    from embedlab.adapt.data import load_training
+    from embedlab.evaluate.data import BenchmarkWarning, has_split, load_beir
     from embedlab.optimize.run import optimize
     from embedlab.optimize.variants import KINDS
 
@@ -58,11 +61,12 @@ def optimize_cmd(
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise InputError(f"Unknown variants {', '.join(unknown)}; choose from {', '.join(KINDS[1:])}.")
-    split = split or ("dev" if (benchmark / "qrels" / "dev.tsv").is_file() else "test")
+    split = split or ("dev" if has_split(benchmark, "dev") else "test")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BenchmarkWarning)
         bench = load_beir(benchmark, split=split)
-        train = _train_pairs(benchmark) if finetune_static and "static" in kinds else None
+    fine_tune = finetune_static and "static" in kinds and has_split(benchmark, "train")
+    train = load_training(benchmark, dev_fraction=0)[0] if fine_tune else None
     work = out / f"variants-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"quality on {escape(str(benchmark))} split {split}: {len(bench.queries)} queries")
     report = optimize(
@@ -97,17 +101,3 @@ def print_report(report: OptimizeReport) -> None:
     for row in table_rows(report):
         table.add_row(*(escape(cell) for cell in row))
     console.print(table)
-
-
-def _train_pairs(benchmark: Path) -> TrainingSet | None:
-    from embedlab.adapt.data import TrainingSet
-    from embedlab.evaluate.data import load_beir
-
-    if not (benchmark / "qrels" / "train.tsv").is_file():
-        return None
-    return TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``optimize`` to the main app."""
-    app.command("optimize")(optimize_cmd)

@@ -2,6 +2,7 @@
 
 Every adapted model goes to ``--out DIR`` or, by default, into the model registry under ``--name``
 (``embedlab models list``); ``load_model(name)`` and every ``--model`` option then find it by name.
+Training data comes from :func:`~embedlab.adapt.data.load_training`, as in ``adapt auto``.
 
 Example:
     $ embedlab adapt finetune --benchmark scifact_beir --negatives embedding --name scifact-ft
@@ -11,24 +12,21 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from embedlab.adapt.data import TrainingSet
+from embedlab.cli.common import SeedOption, console, print_json, results_table
 from embedlab.errors import InputError
-from embedlab.evaluate.data import RetrievalBenchmark
+
+if TYPE_CHECKING:
+    from embedlab.adapt.finetune import AdaptResult
 
 adapt_app = typer.Typer(help="Adapt a model to your domain; every result is registered with its lineage.",
                         no_args_is_help=True)  # fmt: skip
 negatives_app = typer.Typer(help="Mine negatives for training pairs.", no_args_is_help=True)
-console = Console()
 
 BaseOption = Annotated[
     str | None,
@@ -43,11 +41,17 @@ PairsOption = Annotated[
 ]
 BenchmarkOption = Annotated[Path | None, typer.Option(help="A BEIR folder; its train split is the training data.")]
 EpochsOption = Annotated[int, typer.Option(min=1, help="Passes over the training data.")]
+DevFraction = Annotated[float, typer.Option(help="Queries held out for dev evaluation (0: none).")]
 LLM_MODEL_HELP = (
     "Model name at --llm-base-url; without a URL, a local GGUF model run in-process: a pack "
     "(qwen2.5-coder-0.5b-gguf, `embedlab models install` it) or a .gguf file (needs embedlab[llm])."
 )
-SeedOption = Annotated[int, typer.Option(help="Random seed (data order, sampling, initialisation).")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``adapt`` and ``negatives`` to the main app."""
+    app.add_typer(adapt_app, name="adapt")
+    app.add_typer(negatives_app, name="negatives")
 
 
 def _output(out: Path | None, name: str | None, method: str) -> Path:
@@ -61,30 +65,7 @@ def _output(out: Path | None, name: str | None, method: str) -> Path:
     return ModelRegistry().path(name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _training_data(
-    pairs: Path | None, benchmark: Path | None, dev_fraction: float, seed: int
-) -> tuple[TrainingSet, RetrievalBenchmark | TrainingSet | None]:
-    """The training set, and the dev split: the benchmark's (graded, as on disk), or held out of train."""
-    from embedlab.adapt.data import read_training_pairs
-    from embedlab.evaluate.data import BenchmarkWarning, load_beir
-
-    if (pairs is None) == (benchmark is None):
-        raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
-    if pairs is not None:
-        train = read_training_pairs(pairs)
-    else:
-        assert benchmark is not None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", BenchmarkWarning)
-            train = TrainingSet.from_benchmark(load_beir(benchmark, split="train"))
-            if (benchmark / "qrels" / "dev.tsv").is_file():
-                return train, load_beir(benchmark, split="dev")
-    if dev_fraction <= 0 or len(train.queries) < 10:
-        return train, None
-    return train.split(dev_fraction, seed=seed)
-
-
-def _report(result: Any) -> None:
+def _report(result: AdaptResult) -> None:
     lineage = result.lineage
     console.print(f"[green]saved[/] {result.path}  ({lineage.method}, {lineage.seconds:.0f} s)")
     base, best = lineage.metrics.get("dev_base", {}), lineage.metrics.get("dev", {})
@@ -114,7 +95,7 @@ def finetune_cmd(
     warmup_ratio: Annotated[float, typer.Option(help="Fraction of steps warming up.")] = 0.1,
     matryoshka: Annotated[str | None, typer.Option(help="Matryoshka dimensions, e.g. 384,256,128,64.")] = None,
     mini_batch_size: Annotated[int, typer.Option(min=1, help="cached_mnrl: texts per forward pass.")] = 16,
-    dev_fraction: Annotated[float, typer.Option(help="Queries held out for dev evaluation (0: none).")] = 0.1,
+    dev_fraction: DevFraction = 0.1,
     checkpoint_steps: Annotated[int | None, typer.Option(help="Checkpoint (and evaluate) every N steps.")] = None,
     dev_corpus_size: Annotated[
         int | None,
@@ -123,9 +104,10 @@ def finetune_cmd(
     seed: SeedOption = 0,
 ) -> None:
     """Fine-tune on (query, document) pairs; evaluate on a dev split; keep the best; resume if killed."""
+    from embedlab.adapt.data import load_training
     from embedlab.adapt.finetune import FinetuneConfig, finetune
 
-    train, dev = _training_data(pairs, benchmark, dev_fraction, seed)
+    train, dev = load_training(benchmark, pairs=pairs, dev_fraction=dev_fraction, seed=seed)
     config = FinetuneConfig(
         loss=loss,  # type: ignore[arg-type]
         negatives=negatives,  # type: ignore[arg-type]
@@ -181,14 +163,15 @@ def augsbert_cmd(
     ] = None,
     silver_per_query: Annotated[int, typer.Option(min=1, help="Silver pairs sampled per query and source.")] = 5,
     epochs: EpochsOption = 1,
-    dev_fraction: Annotated[float, typer.Option(help="Queries held out for dev evaluation (0: none).")] = 0.1,
+    dev_fraction: DevFraction = 0.1,
     seed: SeedOption = 0,
 ) -> None:
     """Augmented SBERT: cross-encoder on gold pairs labels silver pairs; bi-encoder trains on both."""
     from embedlab.adapt.augsbert import CrossEncoderConfig, augmented_sbert
+    from embedlab.adapt.data import load_training
     from embedlab.adapt.finetune import FinetuneConfig
 
-    train, dev = _training_data(pairs, benchmark, dev_fraction, seed)
+    train, dev = load_training(benchmark, pairs=pairs, dev_fraction=dev_fraction, seed=seed)
     result = augmented_sbert(
         base,
         train,
@@ -239,7 +222,7 @@ def synth_cmd(
         max_docs=max_docs,
     )
     write_pairs(output, pairs, documents)
-    console.print_json(json.dumps(report.to_dict()))
+    print_json(report.to_dict())
     console.print(f"wrote {len(pairs)} pairs to {output}")
 
 
@@ -269,13 +252,7 @@ def auto_cmd(
     result = adapt_auto(benchmark, out=target, report=report, base=base, corpus=corpus, epochs=epochs, seed=seed,
                         llm_base_url=llm_base_url, llm_model=llm_model, strategy=strategy)  # fmt: skip
     console.print(f"strategy: [bold]{result.strategy}[/] ({result.reason})")
-    table = Table(title=f"{result.report.benchmark.get('name')} test (95% CI)")
-    shown = ["ndcg@10", "mrr@10", "recall@100"]
-    for column in ("system", *shown):
-        table.add_column(column)
-    for row in result.report.rows("retrieval", shown):
-        table.add_row(*row)
-    console.print(table)
+    console.print(results_table(result.report, "retrieval", ["ndcg@10", "mrr@10", "recall@100"]))
     comparison = result.comparison
     if comparison:
         console.print(
@@ -301,12 +278,13 @@ def negatives_mine(
     seed: SeedOption = 0,
 ) -> None:
     """Mine negatives (random, BM25 or embedding neighbours) behind a false-negative guard."""
+    from embedlab.adapt.data import load_training
     from embedlab.adapt.losses import training_rows
     from embedlab.adapt.negatives import mine_negatives, miner
     from embedlab.encode import Encoder
     from embedlab.io import write_records
 
-    train, _ = _training_data(pairs, benchmark, 0.0, seed)
+    train, _ = load_training(benchmark, pairs=pairs, dev_fraction=0)
     encoder = Encoder(model, cache=True) if miner(strategy).uses_model else None
     mined = mine_negatives(
         train,
@@ -321,9 +299,3 @@ def negatives_mine(
     rows = training_rows(train, mined.negatives, "mnrl", n)
     write_records(output, [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)])
     console.print(f"wrote {len(rows['anchor'])} rows to {output}; guard skipped {mined.skipped}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``adapt`` and ``negatives`` to the main app."""
-    app.add_typer(adapt_app, name="adapt")
-    app.add_typer(negatives_app, name="negatives")

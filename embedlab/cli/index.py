@@ -1,0 +1,129 @@
+"""``embedlab index``: build, update, search and inspect a LanceDB index of one model.
+
+The options of ``index search`` come from :class:`~embedlab.index.options.SearchOptions`, the definition
+:meth:`~embedlab.index.Index.search` and the server's ``/v1/search`` use too: a new search option reaches
+the command line without an edit here.
+
+Example:
+    $ embedlab index build my-index -i docs.jsonl --metadata-field lang
+    $ embedlab index search my-index "how do I reset my password" --mode hybrid --filter "lang = 'en'"
+    $ embedlab index add my-index -i more.jsonl
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from embedlab.cli.common import JsonOption, ModelOption, console, options_from, print_json
+from embedlab.index.options import option_fields
+
+index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
+
+IndexDir = Annotated[Path, typer.Argument(help="The index folder.")]
+InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl, .csv, .tsv, .parquet or .txt.")]
+TextField = Annotated[str | None, typer.Option(help="Text field (default: text).")]
+IdField = Annotated[str | None, typer.Option(help="Id field (default: id or _id).")]
+MetadataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metadata-field", help="A field to store and filter on, NAME or NAME:TYPE (string, int, float, bool)."
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``index`` to the main app."""
+    app.add_typer(index_app, name="index")
+
+
+@index_app.command("build")
+def index_build(
+    path: IndexDir,
+    input: InputFile,
+    model: ModelOption = None,
+    text_field: TextField = None,
+    id_field: IdField = None,
+    title_field: Annotated[str | None, typer.Option(help="Title field, put before each chunk.")] = None,
+    metadata_field: MetadataOption = None,
+    chunk: Annotated[bool, typer.Option(help="Chunk long documents (else one truncated vector each).")] = True,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
+) -> None:
+    """Create an index for a model and add the documents of a file."""
+    from embedlab.index import Index
+    from embedlab.index.documents import metadata_types, read_documents
+
+    fields = metadata_types(metadata_field or [])
+    documents = read_documents(
+        input, text_field=text_field, id_field=id_field, title_field=title_field, metadata_fields=list(fields)
+    )
+    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+    info = index.info()
+    console.print(f"{path}: {info['documents']} documents, {info['chunks']} chunks, model {index.encoder.info.name} "
+                  f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip
+
+
+@index_app.command("add")
+def index_add(
+    path: IndexDir,
+    input: InputFile,
+    model: ModelOption = None,
+    text_field: TextField = None,
+    id_field: IdField = None,
+    title_field: Annotated[str | None, typer.Option(help="Title field.")] = None,
+) -> None:
+    """Add documents to an index; documents with an existing id replace the old version."""
+    from embedlab.index import Index
+    from embedlab.index.documents import read_documents
+
+    index = Index.open(path, model)
+    documents = read_documents(input, text_field=text_field, id_field=id_field, title_field=title_field,
+                               metadata_fields=index.settings["metadata_fields"])  # fmt: skip
+    rows = index.add(documents)
+    console.print(f"{path}: added or replaced {len(documents)} documents ({rows} chunks); now {len(index)}")
+
+
+@index_app.command("delete")
+def index_delete(path: IndexDir, ids: Annotated[list[str], typer.Argument(help="Document ids.")]) -> None:
+    """Delete documents by id."""
+    from embedlab.index import Index
+
+    index = Index.open(path)
+    removed = index.delete(ids)
+    console.print(f"{path}: removed {removed} chunks; {len(index)} documents left")
+
+
+@index_app.command("search")
+@options_from(option_fields(), types={"rerank": str | None})
+def index_search(
+    path: IndexDir,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", help="How many documents.")] = 10,
+    *,
+    as_json: JsonOption = False,
+    **options: Any,
+) -> None:
+    """Search an index, optionally reranking the first results with a cross-encoder."""
+    from embedlab.index import Index
+
+    hits = Index.open(path).search(query, k, **options)
+    if as_json:
+        print_json([hit.__dict__ for hit in hits])
+        return
+    table = Table("doc", "score", "components", "text")
+    for hit in hits:
+        parts = ", ".join(f"{name} {value:.3f}" for name, value in hit.components.items())
+        table.add_row(hit.doc_id, f"{hit.score:.4f}", parts, escape(hit.text[:100]))
+    console.print(table)
+
+
+@index_app.command("info")
+def index_info(path: IndexDir) -> None:
+    """Show an index's model, settings and size."""
+    from embedlab.index import Index
+
+    print_json(Index.open(path).info())
