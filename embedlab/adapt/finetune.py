@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.losses import Loss, loss_spec
 from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_negatives
+from embedlab.atomic import write_file, write_json
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import RetrievalBenchmark
@@ -191,7 +192,7 @@ def finetune(
             history += stage_history
             record = {"stage": number, "negatives": strategy, **kept}
             st.save(str(stage_dir / "model"))
-            _write_json(done, record)
+            write_json(done, record)
         dev_scores.append(record)
         if evaluator is not None and (best is None or _better(evaluator, record, best)):
             best = record
@@ -248,7 +249,7 @@ def _prepare_work(work: Path, manifest: dict[str, Any]) -> None:
         log.warning("%s holds work for other settings, data or base model: starting afresh.", work)
     _clear_work(work)
     work.mkdir(parents=True, exist_ok=True)
-    _write_json(file, manifest)
+    write_json(file, manifest)
 
 
 def _clear_work(work: Path) -> None:
@@ -258,12 +259,6 @@ def _clear_work(work: Path) -> None:
     (work / "manifest.json").unlink(missing_ok=True)
     if work.is_dir() and not any(work.iterdir()):
         work.rmdir()
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    tmp.replace(path)
 
 
 def _stage_rows(
@@ -301,9 +296,7 @@ def _stage_rows(
     dataset = Dataset.from_dict(spec.rows(train, negatives, config.n_negatives)).shuffle(seed=config.seed + stage)
     dataset = dataset.flatten_indices()
     stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(".rows.parquet.tmp")
-    dataset.to_parquet(str(tmp))
-    tmp.replace(saved)
+    write_file(saved, lambda tmp: dataset.to_parquet(str(tmp)))
     return dataset
 
 
