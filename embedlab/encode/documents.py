@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock
+from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock, with_title
 from embedlab.errors import InputError
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 Aggregation = Literal["mean", "max", "first"]
 AGGREGATIONS = ("mean", "max", "first")
-TITLE_TEMPLATE = "{title}: {text}"
 _REFITS = 4
 
 
@@ -49,7 +48,7 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """The text given to the model: the chunk, behind the document title when there is one."""
-        return TITLE_TEMPLATE.format(title=self.title, text=self.text) if self.title else self.text
+        return with_title(self.title, self.text)
 
 
 @dataclass
@@ -179,7 +178,8 @@ def embed_documents(
     Args:
         encoder: the :class:`~embedlab.Encoder` to use (its cache and options apply to chunks).
         documents: the texts, any length.
-        titles: an optional title per document, put before each of its chunks as ``"{title}: {text}"``.
+        titles: an optional title per document, put before each of its chunks
+            (:func:`~embedlab.encode.text.with_title`).
         max_tokens: tokens per chunk; default the model's max length minus special and title tokens.
         overlap: tokens shared by consecutive chunks.
         aggregate: ``"mean"`` or ``"max"`` of chunk vectors (re-normalised when the encoder normalises),
@@ -225,7 +225,7 @@ def _chunk_and_encode(
     with tokenizer_lock(tokenizer), quiet_tokenizer():
         prompt = [encoder.effective_prompt] if encoder.effective_prompt else []
         limit = encoder.model.max_seq_length - encoder.special_tokens - sum(_count(tokenizer, prompt))
-        title_tokens = dict(zip(named, _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in named]),
+        title_tokens = dict(zip(named, _count(tokenizer, [with_title(t, "") for t in named]),
                                 strict=True))  # fmt: skip
         encodings = tokenizer(list(documents), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
 

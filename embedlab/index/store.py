@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.encode import Encoder
+from embedlab.encode.text import with_title
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index import search as searching
@@ -353,7 +354,7 @@ class Index:
         ids, texts = validate(documents)
         titles = [document.get("title") or None for document in documents]
         if not self.settings.get("chunk", True):
-            whole = [f"{title}: {text}" if title else text for title, text in zip(titles, texts, strict=True)]
+            whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
             vectors = self.encoder.encode(whole)
             rows = [
                 self._rows.row(document, 0, 0, len(text), text, vector)
