@@ -36,11 +36,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.losses import Loss, loss_spec
-from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_negatives
+from embedlab.adapt.negatives import Strategy, curriculum, mine_negatives
 from embedlab.atomic import write_file, write_json
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
     from embedlab.evaluate.evaluator import Evaluator
 
+#: What :attr:`FinetuneConfig.negatives` takes: one mining strategy, or a curriculum of them from easy to hard.
+Negatives = Literal[Strategy, "curriculum"]
+NEGATIVES: tuple[Negatives, ...] = get_args(Negatives)
 _DONE = "done.json"
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class FinetuneConfig:
     lr: float = 3e-5
     warmup_ratio: float = 0.1
     seed: int = 0
-    negatives: Strategy | Literal["curriculum"] | None = None
+    negatives: Negatives | None = None
     n_negatives: int = 1
     margin: float | None = 0.95
     skip_top: int = 0
@@ -88,8 +91,8 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         spec = loss_spec(self.loss)
-        if self.negatives is not None and self.negatives not in (*STRATEGIES, "curriculum"):
-            raise InputError(f"Unknown negatives {self.negatives!r}; choose {', '.join(STRATEGIES)} or curriculum.")
+        if self.negatives is not None and self.negatives not in NEGATIVES:
+            raise InputError(f"Unknown negatives {self.negatives!r}; choose one of {', '.join(NEGATIVES)}.")
         for name in ("epochs", "batch_size", "n_negatives", "mini_batch_size", "dev_corpus_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}.")

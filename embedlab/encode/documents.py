@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from embedlab.encode.encoder import Encoder, Precision
 
 Aggregation = Literal["mean", "max", "first"]
-AGGREGATIONS = ("mean", "max", "first")
+AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 _REFITS = 4
 
 
