@@ -11,8 +11,8 @@ Two runtimes read it:
   extra) and generates with torch; 6.8x slower here (``bench/llm.py``), kept for machines where
   llama.cpp cannot be built.
 
-:func:`local_doc2query` is :func:`embedlab.adapt.synthetic.doc2query` with this model instead of an
-endpoint: same prompt, same parsing, same :class:`~embedlab.adapt.synthetic.SyntheticReport`.
+:func:`local_doc2query` is :func:`embedlab.adapt.doc2query.doc2query` with this model instead of an
+endpoint: same prompt, same parsing, same :class:`~embedlab.adapt.pairs.SyntheticReport`.
 ``synthesize(corpus, encoder=..., llm_model="qwen2.5-coder-0.5b-gguf")`` (no ``llm_base_url``) uses it.
 
 Example:
@@ -30,15 +30,8 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from embedlab.adapt.synthetic import (
-    DEFAULT_PROMPT,
-    SyntheticPair,
-    SyntheticReport,
-    check_prompt,
-    pairs_from_answers,
-    parse_queries,
-    sample_ids,
-)
+from embedlab.adapt.doc2query import DEFAULT_PROMPT, check_prompt, pairs_from_answers, parse_queries
+from embedlab.adapt.pairs import SyntheticPair, SyntheticReport, sample_ids
 from embedlab.errors import InputError, MissingExtraError, ModelNotFoundError
 
 Runtime = Literal["llama.cpp", "transformers"]
