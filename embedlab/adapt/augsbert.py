@@ -12,7 +12,7 @@ bi-encoder's own transformer with a fresh one-logit head; pass ``cross_encoder``
 
 Example:
     >>> result = augmented_sbert(load_model(), train, out="models/scifact-augsbert", dev=dev)  # doctest: +SKIP
-    >>> result.lineage.data["silver"]  # doctest: +SKIP
+    >>> result.lineage.data["silver"]  # trains for minutes  # doctest: +SKIP
     4045
 """
 

@@ -92,7 +92,7 @@ def doc2query(
         InputError: bad arguments, or a prompt without ``{document}``.
 
     Example:
-        >>> pairs, report = doc2query(  # doctest: +SKIP
+        >>> pairs, report = doc2query(  # needs an LLM server  # doctest: +SKIP
         ...     corpus, base_url="http://localhost:11434/v1", model="qwen2.5:3b-instruct", per_doc=3
         ... )
         >>> pairs[0]  # doctest: +SKIP

@@ -21,7 +21,7 @@ so far. Work in progress (checkpoints, each stage's rows and model) lives in ``w
 started again with the same arguments resumes from the last checkpoint.
 
 Example:
-    >>> result = finetune(load_model(), train, out="models/scifact", dev=dev)  # doctest: +SKIP
+    >>> result = finetune(load_model(), train, out="models/scifact", dev=dev)  # trains for minutes  # doctest: +SKIP
     >>> result.lineage.metrics["dev"]["ndcg@10"]  # doctest: +SKIP
     0.71
 """

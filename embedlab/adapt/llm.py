@@ -16,7 +16,7 @@ endpoint: same prompt, same parsing, same :class:`~embedlab.adapt.pairs.Syntheti
 ``synthesize(corpus, encoder=..., llm_model="qwen2.5-coder-0.5b-gguf")`` (no ``llm_base_url``) uses it.
 
 Example:
-    >>> llm = LocalLLM()  # doctest: +SKIP
+    >>> llm = LocalLLM()  # needs the llm extra and its GGUF pack  # doctest: +SKIP
     >>> llm.chat("Write a search query for: BM25 ranks documents by term statistics.", max_tokens=32)  # doctest: +SKIP
     'bm25 ranking term statistics'
 """
@@ -124,7 +124,7 @@ def local_doc2query(
 
     Example:
         >>> pairs, report = local_doc2query(corpus, per_doc=3, max_docs=100)  # doctest: +SKIP
-        >>> report.generated  # doctest: +SKIP
+        >>> report.generated  # needs the llm extra; minutes  # doctest: +SKIP
         291
     """
     if per_doc < 1 or max_tokens < 1 or max_doc_chars < 1:

@@ -105,7 +105,7 @@ def filter_pairs(
     Example:
         >>> searches = [ExactSearch(encoder, corpus), BM25Search(corpus)]  # doctest: +SKIP
         >>> kept, report = filter_pairs(pairs, corpus, search=searches, k=10)  # doctest: +SKIP
-        >>> report.failed_round_trip  # doctest: +SKIP
+        >>> report.failed_round_trip  # needs generated pairs and an encoder  # doctest: +SKIP
         3
     """
     searches = [search] if callable(search) else list(search)
@@ -157,7 +157,7 @@ def write_pairs(path: str | Path, pairs: Sequence[SyntheticPair], corpus: dict[s
     """Write ``anchor``, ``positive`` (the text to train on) and ``doc_id`` rows to .jsonl or .csv, atomically.
 
     Example:
-        >>> write_pairs("pairs.jsonl", pairs, corpus)  # doctest: +SKIP
+        >>> write_pairs("pairs.jsonl", pairs, corpus)  # writes into the working folder  # doctest: +SKIP
         PosixPath('pairs.jsonl')
     """
     if Path(path).suffix.lower() not in (".jsonl", ".csv"):

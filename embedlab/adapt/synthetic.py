@@ -19,7 +19,7 @@ column lets negative mining over the original corpus exclude a pair's own docume
 from the positive when the ICT sentence was removed).
 
 Example:
-    >>> pairs, report = synthesize(corpus, encoder=Encoder())  # doctest: +SKIP
+    >>> pairs, report = synthesize(corpus, encoder=Encoder())  # needs a corpus  # doctest: +SKIP
     >>> report.kept, report.failed_round_trip  # doctest: +SKIP
     (812, 57)
     >>> write_pairs("pairs.jsonl", pairs, corpus)  # doctest: +SKIP
@@ -119,7 +119,7 @@ def synthesize(
 
     Example:
         >>> pairs, report = synthesize(corpus, encoder=Encoder(), llm_base_url="http://localhost:11434/v1",
-        ...                            llm_model="qwen2.5:3b-instruct")  # doctest: +SKIP
+        ...                            llm_model="qwen2.5:3b-instruct")  # needs an LLM server  # doctest: +SKIP
     """
     if llm_base_url:
         if not llm_model:

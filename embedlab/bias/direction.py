@@ -9,6 +9,7 @@ activation, no bias) before ``Normalize``, so the debiased model loads with plai
 ``SentenceTransformer(path)`` and needs nothing from embedlab.
 
 Example:
+    >>> # not run: illustrative; an audit uses word lists, and the values depend on the model
     >>> direction = bias_direction(Encoder(), [("woman", "man"), ("she", "he")])  # doctest: +SKIP
     >>> project(Encoder(), direction, ["nurse", "engineer"])  # doctest: +SKIP
     array([ 0.21, -0.08])

@@ -8,8 +8,8 @@ offsets, so ``document[chunk.start:chunk.end] == chunk.text``. :func:`embed_docu
 
 Example:
     >>> from embedlab import Encoder
-    >>> docs = Encoder().encode_documents(["A long text ..."], titles=["Title"], aggregate="mean")
-    >>> docs.vectors.shape, docs.chunks[0].start  # doctest: +SKIP
+    >>> docs = Encoder(model).encode_documents(["A long text ..."], titles=["Title"], aggregate="mean")
+    >>> docs.vectors.shape, docs.chunks[0].start
     ((1, 384), 0)
 """
 
@@ -87,8 +87,8 @@ def chunk_text(
     tokens and the title are not counted here: callers subtract them from the model's limit.
 
     Example:
-        >>> chunks = chunk_text("one two three four", model.st.tokenizer, max_tokens=2, overlap=0)  # doctest: +SKIP
-        >>> [c.text for c in chunks]  # doctest: +SKIP
+        >>> chunks = chunk_text("one two three four", model.st.tokenizer, max_tokens=2, overlap=0)
+        >>> [c.text for c in chunks]
         ['one two', 'three four']
     """
     with tokenizer_lock(tokenizer), quiet_tokenizer():

@@ -27,7 +27,7 @@ def normalize_text(text: str) -> str:
     r"""Unicode NFKC, every whitespace run turned into one space, stripped.
 
     Example:
-        >>> normalize_text("  ﬁne\\u00a0\\n tuning ")
+        >>> normalize_text("  ﬁne\u00a0\n tuning ")
         'fine tuning'
     """
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
@@ -163,7 +163,7 @@ def tokenizer_lock(tokenizer: Any) -> threading.RLock:
     lock, so one model can serve several threads at once; the model's forward pass needs no lock.
 
     Example:
-        >>> with tokenizer_lock(model.st.tokenizer):  # doctest: +SKIP
+        >>> with tokenizer_lock(model.st.tokenizer):
         ...     ids = model.st.tokenizer("hello")["input_ids"]
     """
     with _LOCKS_GUARD:

@@ -8,7 +8,7 @@ are left out and counted.
 
 Example:
     >>> summary = build_benchmark("corpus.jsonl", "clicks.jsonl", "bench/")  # doctest: +SKIP
-    >>> summary.queries  # doctest: +SKIP
+    >>> summary.queries  # needs a corpus and a click log  # doctest: +SKIP
     {'train': 700, 'dev': 100, 'test': 200}
 """
 

@@ -8,7 +8,7 @@ left out, queries without a relevant document are not scored).
 
 Example:
     >>> bench = load_beir("../shared/data/scifact_beir", split="test")  # doctest: +SKIP
-    >>> len(bench.queries), len(bench.corpus)  # doctest: +SKIP
+    >>> len(bench.queries), len(bench.corpus)  # needs the shared SciFact data  # doctest: +SKIP
     (300, 5183)
 """
 

@@ -22,7 +22,7 @@ so it identifies exactly the vectors the files give; the source's fingerprint is
 
 Example:
     >>> path = build_variant(load_model(), "onnx-int8", "work/onnx-int8")  # doctest: +SKIP
-    >>> load_model("work/onnx-int8").info.backend  # doctest: +SKIP
+    >>> load_model("work/onnx-int8").info.backend  # needs the onnx extra; a minute  # doctest: +SKIP
     'onnx'
 """
 
