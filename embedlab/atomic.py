@@ -1,11 +1,12 @@
 """Atomic writes: a file or a folder is replaced whole, or not at all.
 
-A writer writes aside, into a hidden sibling of the target named after it, this process and this thread
-(``.NAME.tmp-PID-THREAD``, the suffix kept), flushes it to disk and renames it over the target in one step:
-a reader sees the old version or the new one, never a mix, and two threads or processes writing the same
-target never share a temporary file (the last rename wins). A writer that fails or is interrupted removes
-what it wrote aside and leaves the old version as it was. What a killed process (SIGKILL, power loss)
-left aside is cleared by the next write of the same target.
+A writer writes aside, into a hidden sibling of the target named after it, this process, this thread and
+this host (``.NAME.tmp-PID-THREAD-HOST``, the suffix kept), flushes it to disk and renames it over the
+target in one step: a reader sees the old version or the new one, never a mix, and two threads or
+processes writing the same target never share a temporary file (the last rename wins). A writer that
+fails or is interrupted removes what it wrote aside and leaves the old version as it was. What a killed
+process (SIGKILL, power loss) left aside is cleared by the next write of the same target on the same host
+(a process of another host sharing the folder is never taken for dead).
 
 A folder is staged aside the same way and swapped in with two renames (the old folder set aside, the new
 one renamed into place, then the old one removed): the old folder is back if the second rename fails, and
@@ -27,11 +28,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+_HOST = socket.gethostname().replace(os.sep, "_")
 
 
 def write_file(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -102,19 +106,20 @@ def replace_folder(target: str | Path) -> Iterator[Path]:
 
 
 def _aside(path: Path, kind: str) -> Path:
-    """The name this process and thread writes ``path`` under before renaming (``kind``: tmp or old)."""
-    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{threading.get_ident()}{path.suffix}")
+    """The name this process, thread and host write ``path`` under before renaming (``kind``: tmp or old)."""
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{threading.get_ident()}-{_HOST}{path.suffix}")
 
 
 def _clear_dead(path: Path) -> None:
-    """Remove what writers of ``path`` that died without cleaning up left aside; put back a folder set aside."""
+    """Remove what writers of ``path`` on this host that died without cleaning up left aside; put back a folder."""
     if os.name != "posix" or not path.parent.is_dir():  # liveness is read from process ids on POSIX only
         return
     for entry in path.parent.iterdir():
         for kind in ("tmp", "old"):
             prefix = f".{path.name}.{kind}-"
-            pid = entry.name[len(prefix) :].partition("-")[0] if entry.name.startswith(prefix) else ""
-            if pid.isdigit() and not _alive(int(pid)):
+            pid, _, rest = entry.name[len(prefix) :].partition("-") if entry.name.startswith(prefix) else ("", "", "")
+            ours = rest.partition("-")[2] == f"{_HOST}{path.suffix}"
+            if ours and pid.isdigit() and not _alive(int(pid)):
                 if kind == "old" and not (path.exists() or path.is_symlink()):
                     os.replace(entry, path)  # killed between the two renames of a folder swap
                 else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -69,9 +70,11 @@ def test_a_killed_writer_leaves_the_old_file_whole_and_the_next_write_clears_its
     assert json.loads(path.read_text(encoding="utf-8")) == {"k": 10}
     left, name = _names(tmp_path)
     assert name == "settings.json" and left.startswith(f".settings.json.tmp-{writer.pid}-")
+    another_host = tmp_path / f".settings.json.tmp-{writer.pid}-1-elsewhere.example.json"
+    another_host.write_text("{")  # a live writer on another host sharing the folder, for all this host can tell
 
     write_json(path, {"k": 20})
-    assert _names(tmp_path) == ["settings.json"]
+    assert _names(tmp_path) == [another_host.name, "settings.json"]
     assert json.loads(path.read_text(encoding="utf-8")) == {"k": 20}
 
 
@@ -157,10 +160,11 @@ def test_a_folder_swap_that_fails_puts_the_old_folder_back(tmp_path: Path, monke
 def test_a_folder_left_aside_by_a_killed_swap_is_put_back(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    aside = tmp_path / f".model.old-{dead.pid}-1"
+    host = socket.gethostname()
+    aside = tmp_path / f".model.old-{dead.pid}-1-{host}"
     aside.mkdir()
     (aside / "old.bin").write_bytes(b"old")
-    (tmp_path / f".model.tmp-{dead.pid}-1").mkdir()  # its half-written staging folder
+    (tmp_path / f".model.tmp-{dead.pid}-1-{host}").mkdir()  # its half-written staging folder
     with pytest.raises(OSError, match="disk full"), replace_folder(tmp_path / "model"):
         raise OSError("disk full")
     assert _names(tmp_path) == ["model"]
