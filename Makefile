@@ -34,8 +34,8 @@ demo: setup
 	$(OFFLINE) $(BIN)/embedlab demo --out demo-output
 
 lint: setup
-	$(BIN)/ruff check embedlab tests bench
-	$(BIN)/ruff format --check embedlab tests bench
+	$(BIN)/ruff check embedlab tests bench conftest.py
+	$(BIN)/ruff format --check embedlab tests bench conftest.py
 	$(BIN)/mypy
 
 test: lint

@@ -20,8 +20,8 @@ import random
 import time
 from pathlib import Path
 
+from embedlab.adapt.doc2query import DEFAULT_PROMPT, parse_queries
 from embedlab.adapt.llm import LocalLLM, Runtime
-from embedlab.adapt.synthetic import DEFAULT_PROMPT, parse_queries
 
 PER_DOC, MAX_CHARS, MAX_TOKENS = 3, 2000, 128
 

@@ -26,7 +26,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from rich.console import Console
@@ -38,7 +38,7 @@ from embedlab.encode.text import token_counts
 from embedlab.errors import EmbedlabError
 from embedlab.evaluate import RetrievalBenchmark
 from embedlab.evaluate.suite import SystemResult, build_report
-from embedlab.index import Index
+from embedlab.index import Index, Mode
 from embedlab.io import write_embeddings
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.plots import pyplot
@@ -240,7 +240,7 @@ def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Conso
     from embedlab.evaluate.evaluators import RetrievalEvaluator
 
     evaluator = RetrievalEvaluator(bench)
-    results = {mode: evaluator.search(index.search_fn(mode)) for mode in ("vector", "bm25", "hybrid")}
+    results = {mode: evaluator.search(index.search_fn(mode)) for mode in get_args(Mode)}
     table = Table("search", "NDCG@10 (95% CI)", "MRR@10", "ms/query")
     for mode, result in results.items():
         table.add_row(

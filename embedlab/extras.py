@@ -1,7 +1,7 @@
 """Optional parts of embedlab and the extra that installs each: a missing one is named, never a bare ImportError.
 
 Example:
-    >>> require("onnx")  # doctest: +SKIP
+    >>> require("onnx")  # raises only where the onnx extra is missing  # doctest: +SKIP
     Traceback (most recent call last):
     embedlab.errors.MissingExtraError: This needs embedlab's extra 'onnx' ... pip install 'embedlab[onnx]'
 """

@@ -2,10 +2,11 @@
 
 Embedding files carry the model's :class:`~embedlab.models.ModelInfo` (fingerprint included), the
 precision and the ids, so a later step can refuse vectors from another model. Writes are atomic: a
-temporary file renamed into place, so a killed process never leaves a half-written file under the name.
+temporary file renamed into place (:mod:`embedlab.atomic`), so a killed process never leaves a half-written
+file under the name.
 
 Example:
-    >>> records = read_texts("corpus.jsonl", text_field="text", id_field="_id")  # doctest: +SKIP
+    >>> records = read_texts("corpus.jsonl", text_field="text", id_field="_id")  # needs a corpus file  # doctest: +SKIP
     >>> write_embeddings("corpus.parquet", records.ids, vectors, info=model.info)  # doctest: +SKIP
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from embedlab import __version__
+from embedlab.atomic import write_file, write_json
 from embedlab.encode.encoder import PRECISIONS
 from embedlab.errors import InputError
 from embedlab.models import ModelInfo
@@ -48,7 +49,7 @@ class Records(list[dict[str, Any]]):
     """The rows of a records file as dicts, each with the line it starts on (for error messages).
 
     Example:
-        >>> rows = read_records("pairs.jsonl")  # doctest: +SKIP
+        >>> rows = read_records("pairs.jsonl")  # needs a pairs file  # doctest: +SKIP
         >>> rows.where(0)  # doctest: +SKIP
         'pairs.jsonl:1'
     """
@@ -131,8 +132,8 @@ def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write dict rows to .jsonl, .csv or .parquet (columns from the first row), atomically.
 
     Example:
-        >>> write_records("pairs.jsonl", [{"anchor": "q", "positive": "d"}])  # doctest: +SKIP
-        PosixPath('pairs.jsonl')
+        >>> write_records(tmp / "pairs.jsonl", [{"anchor": "q", "positive": "d"}]).name
+        'pairs.jsonl'
     """
     path = writable_path(path, (".jsonl", ".csv", ".parquet"))
     suffix = path.suffix.lower()
@@ -154,8 +155,7 @@ def write_records(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
             else:
                 out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
-    _atomic(path, write)
-    return path
+    return write_file(path, write)
 
 
 def write_embeddings(
@@ -187,11 +187,10 @@ def write_embeddings(
         column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1] if vectors.ndim == 2 else 0)
         table = pa.table({"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column})
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
-        _atomic(path, lambda tmp: pq.write_table(table, tmp))
+        write_file(path, lambda tmp: pq.write_table(table, tmp))
     else:
-        _atomic(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
-        sidecar = _sidecar(path)
-        _atomic(sidecar, lambda tmp: tmp.write_text(json.dumps({**meta, "ids": [str(i) for i in ids]})))
+        write_file(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
+        write_json(_sidecar(path), {**meta, "ids": [str(i) for i in ids]}, indent=None)
     return path
 
 
@@ -433,12 +432,3 @@ def _checked_meta(path: Path, meta: object) -> dict[str, Any]:
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.stem + ".meta.json")
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # np.save wants the suffix kept
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

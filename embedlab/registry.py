@@ -10,7 +10,7 @@ The registry lives in ``$EMBEDLAB_HOME/models`` (default ``~/.local/share/embedl
 ``load_model("name")`` finds registered models by name.
 
 Example:
-    >>> registry = ModelRegistry()  # doctest: +SKIP
+    >>> registry = ModelRegistry()  # writes to the user's registry; needs an adapted model  # doctest: +SKIP
     >>> registry.save(adapted_st, "scifact-mnrl", lineage)  # doctest: +SKIP
     >>> [entry.name for entry in registry.entries()]  # doctest: +SKIP
     ['scifact-mnrl']
@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embedlab.atomic import replace_folder, write_json
 from embedlab.errors import InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -169,29 +170,16 @@ def _publish(write: Callable[[Path], object], out: str | Path, lineage: Lineage,
         raise InputError(f"Refusing to save over the base model at {out}; choose another output folder.")
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another name or pass overwrite.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with replace_folder(out) as tmp:
         write(tmp)
         lineage.created = lineage.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_lineage(tmp, lineage)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return out
 
 
 def write_lineage(path: str | Path, lineage: Lineage) -> None:
     """(Re)write the lineage of a saved model, atomically (to add test metrics after evaluation, say)."""
-    file = Path(path) / LINEAGE_FILE
-    tmp = file.with_name(f".{LINEAGE_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(lineage.to_dict(), indent=1), encoding="utf-8")
-    os.replace(tmp, file)
+    write_json(Path(path) / LINEAGE_FILE, lineage.to_dict())
 
 
 def read_lineage(path: str | Path) -> Lineage | None:

@@ -1,25 +1,14 @@
-"""Shared fixtures: the bundled model loaded once per session, and the shared data folder."""
+"""Shared fixtures: an encoder over the session's model (``model``, in the root conftest.py), the shared data."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-# Nothing in the tests may reach the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from embedlab import EmbeddingModel, Encoder, load_model
+from embedlab import EmbeddingModel, Encoder
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def model() -> EmbeddingModel:
-    """The verified bundled all-MiniLM-L6-v2, loaded once for the whole session."""
-    return load_model(device="cpu")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from embedlab import load_model
 from embedlab.errors import InputError, ModelNotFoundError
 from embedlab.models import bundled_model_dir
-from embedlab.registry import Lineage, ModelRegistry, data_hash, read_lineage, save_model
+from embedlab.registry import Lineage, ModelRegistry, data_hash, read_lineage, save_model, write_lineage
 
 
 def _lineage(model, **metrics) -> Lineage:
@@ -93,3 +94,25 @@ def test_one_unreadable_entry_does_not_hide_the_others(tmp_path):
     assert [(bad.name, "not list" in bad.reason) for bad in unreadable] == [("bad", True)]
     with pytest.raises(InputError, match="not a readable lineage file"):
         registry.compare(["good", "bad"])
+
+
+def test_lineage_rewritten_from_threads_at_once_stays_whole(tmp_path):
+    """Adding metrics from several threads (a server, parallel evaluations) never tears or loses the file."""
+    lineages = [Lineage(method="test", base="bundled", base_fingerprint="f", params={"n": i}) for i in range(8)]
+    errors: list[BaseException] = []
+
+    def rewrite(lineage: Lineage) -> None:
+        try:
+            for _ in range(25):
+                write_lineage(tmp_path, lineage)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rewrite, args=(lineage,)) for lineage in lineages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert read_lineage(tmp_path).params in [{"n": i} for i in range(8)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["embedlab.json"]

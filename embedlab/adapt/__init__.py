@@ -10,16 +10,17 @@
 - :func:`adapt_auto`: choose the strategy from the data, adapt, evaluate base vs adapted.
 
 Example:
-    >>> from embedlab.adapt import TrainingSet, finetune  # doctest: +SKIP
+    >>> from embedlab.adapt import TrainingSet, finetune  # fine-tuning takes minutes  # doctest: +SKIP
     >>> result = finetune(None, TrainingSet.from_benchmark(train_split), out="models/mine")  # doctest: +SKIP
 """
 
 from embedlab.adapt.augsbert import augmented_sbert, train_cross_encoder
 from embedlab.adapt.auto import adapt_auto, choose_strategy
 from embedlab.adapt.data import TrainingSet, load_training, read_training_pairs
+from embedlab.adapt.doc2query import doc2query
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.adapt.negatives import curriculum, mine_negatives
-from embedlab.adapt.synthetic import doc2query, inverse_cloze, synthesize
+from embedlab.adapt.synthetic import inverse_cloze, synthesize
 from embedlab.adapt.tsdae import tsdae
 
 __all__ = [

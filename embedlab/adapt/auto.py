@@ -22,7 +22,7 @@ The base and the adapted model (and BM25) are then evaluated on the test split w
 
 Example:
     >>> result = adapt_auto("scifact_beir", out="models/scifact-auto", report="reports/scifact")  # doctest: +SKIP
-    >>> result.strategy, result.comparison["p_value"] < 0.05  # doctest: +SKIP
+    >>> result.strategy, result.comparison["p_value"] < 0.05  # trains for minutes  # doctest: +SKIP
     ('hard-negatives', True)
 """
 

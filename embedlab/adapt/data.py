@@ -7,7 +7,7 @@ negatives, false-negative guards and dev evaluation all speak about the same doc
 
 Example:
     >>> train = TrainingSet.from_benchmark(load_beir("scifact_beir", split="train"))  # doctest: +SKIP
-    >>> train.n_pairs  # doctest: +SKIP
+    >>> train.n_pairs  # needs the SciFact data  # doctest: +SKIP
     919
 """
 

@@ -21,7 +21,7 @@ so far. Work in progress (checkpoints, each stage's rows and model) lives in ``w
 started again with the same arguments resumes from the last checkpoint.
 
 Example:
-    >>> result = finetune(load_model(), train, out="models/scifact", dev=dev)  # doctest: +SKIP
+    >>> result = finetune(load_model(), train, out="models/scifact", dev=dev)  # trains for minutes  # doctest: +SKIP
     >>> result.lineage.metrics["dev"]["ndcg@10"]  # doctest: +SKIP
     0.71
 """
@@ -36,11 +36,12 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.losses import Loss, loss_spec
-from embedlab.adapt.negatives import STRATEGIES, Strategy, curriculum, mine_negatives
+from embedlab.adapt.negatives import Strategy, curriculum, mine_negatives
+from embedlab.atomic import write_file, write_json
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import RetrievalBenchmark
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 
     from embedlab.evaluate.evaluator import Evaluator
 
+#: What :attr:`FinetuneConfig.negatives` takes: one mining strategy, or a curriculum of them from easy to hard.
+Negatives = Literal[Strategy, "curriculum"]
+NEGATIVES: tuple[Negatives, ...] = get_args(Negatives)
 _DONE = "done.json"
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ class FinetuneConfig:
     lr: float = 3e-5
     warmup_ratio: float = 0.1
     seed: int = 0
-    negatives: Strategy | Literal["curriculum"] | None = None
+    negatives: Negatives | None = None
     n_negatives: int = 1
     margin: float | None = 0.95
     skip_top: int = 0
@@ -87,8 +91,8 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         spec = loss_spec(self.loss)
-        if self.negatives is not None and self.negatives not in (*STRATEGIES, "curriculum"):
-            raise InputError(f"Unknown negatives {self.negatives!r}; choose {', '.join(STRATEGIES)} or curriculum.")
+        if self.negatives is not None and self.negatives not in NEGATIVES:
+            raise InputError(f"Unknown negatives {self.negatives!r}; choose one of {', '.join(NEGATIVES)}.")
         for name in ("epochs", "batch_size", "n_negatives", "mini_batch_size", "dev_corpus_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}.")
@@ -191,7 +195,7 @@ def finetune(
             history += stage_history
             record = {"stage": number, "negatives": strategy, **kept}
             st.save(str(stage_dir / "model"))
-            _write_json(done, record)
+            write_json(done, record)
         dev_scores.append(record)
         if evaluator is not None and (best is None or _better(evaluator, record, best)):
             best = record
@@ -248,7 +252,7 @@ def _prepare_work(work: Path, manifest: dict[str, Any]) -> None:
         log.warning("%s holds work for other settings, data or base model: starting afresh.", work)
     _clear_work(work)
     work.mkdir(parents=True, exist_ok=True)
-    _write_json(file, manifest)
+    write_json(file, manifest)
 
 
 def _clear_work(work: Path) -> None:
@@ -258,12 +262,6 @@ def _clear_work(work: Path) -> None:
     (work / "manifest.json").unlink(missing_ok=True)
     if work.is_dir() and not any(work.iterdir()):
         work.rmdir()
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    tmp.replace(path)
 
 
 def _stage_rows(
@@ -301,9 +299,7 @@ def _stage_rows(
     dataset = Dataset.from_dict(spec.rows(train, negatives, config.n_negatives)).shuffle(seed=config.seed + stage)
     dataset = dataset.flatten_indices()
     stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(".rows.parquet.tmp")
-    dataset.to_parquet(str(tmp))
-    tmp.replace(saved)
+    write_file(saved, lambda tmp: dataset.to_parquet(str(tmp)))
     return dataset
 
 

@@ -11,12 +11,12 @@ Two runtimes read it:
   extra) and generates with torch; 6.8x slower here (``bench/llm.py``), kept for machines where
   llama.cpp cannot be built.
 
-:func:`local_doc2query` is :func:`embedlab.adapt.synthetic.doc2query` with this model instead of an
-endpoint: same prompt, same parsing, same :class:`~embedlab.adapt.synthetic.SyntheticReport`.
+:func:`local_doc2query` is :func:`embedlab.adapt.doc2query.doc2query` with this model instead of an
+endpoint: same prompt, same parsing, same :class:`~embedlab.adapt.pairs.SyntheticReport`.
 ``synthesize(corpus, encoder=..., llm_model="qwen2.5-coder-0.5b-gguf")`` (no ``llm_base_url``) uses it.
 
 Example:
-    >>> llm = LocalLLM()  # doctest: +SKIP
+    >>> llm = LocalLLM()  # needs the llm extra and its GGUF pack  # doctest: +SKIP
     >>> llm.chat("Write a search query for: BM25 ranks documents by term statistics.", max_tokens=32)  # doctest: +SKIP
     'bm25 ranking term statistics'
 """
@@ -30,15 +30,8 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from embedlab.adapt.synthetic import (
-    DEFAULT_PROMPT,
-    SyntheticPair,
-    SyntheticReport,
-    check_prompt,
-    pairs_from_answers,
-    parse_queries,
-    sample_ids,
-)
+from embedlab.adapt.doc2query import DEFAULT_PROMPT, check_prompt, pairs_from_answers, parse_queries
+from embedlab.adapt.pairs import SyntheticPair, SyntheticReport, sample_ids
 from embedlab.errors import InputError, MissingExtraError, ModelNotFoundError
 
 Runtime = Literal["llama.cpp", "transformers"]
@@ -131,7 +124,7 @@ def local_doc2query(
 
     Example:
         >>> pairs, report = local_doc2query(corpus, per_doc=3, max_docs=100)  # doctest: +SKIP
-        >>> report.generated  # doctest: +SKIP
+        >>> report.generated  # needs the llm extra; minutes  # doctest: +SKIP
         291
     """
     if per_doc < 1 or max_tokens < 1 or max_doc_chars < 1:

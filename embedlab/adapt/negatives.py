@@ -12,7 +12,7 @@ positive: a candidate the model already finds as close as the answer is more lik
 :func:`curriculum` orders strategies from easy to hard across epochs.
 
 Example:
-    >>> mined = mine_negatives(train, "embedding", encoder=Encoder(), n=1)  # doctest: +SKIP
+    >>> mined = mine_negatives(train, "embedding", encoder=Encoder(), n=1)  # needs a training set  # doctest: +SKIP
     >>> mined.negatives["q1"], mined.skipped  # doctest: +SKIP
     (['d42'], {'margin': 131, 'window': 0, 'random_fill': 0})
 """

@@ -17,7 +17,7 @@ pooling, then normalisation) is kept during training and in the result, because 
 would make another model than the one being adapted.
 
 Example:
-    >>> result = tsdae(None, documents, out="models/scifact-tsdae")  # doctest: +SKIP
+    >>> result = tsdae(None, documents, out="models/scifact-tsdae")  # trains for minutes  # doctest: +SKIP
     >>> result.path, result.steps, result.losses[-1]  # doctest: +SKIP
     (PosixPath('.../models/scifact-tsdae'), 200, 7.12)
 """
@@ -168,6 +168,7 @@ def tsdae(
         ModelNotFoundError: the base model has no files on disk, or its architecture cannot decode.
 
     Example:
+        >>> # not run: trains for a minute
         >>> result = tsdae(None, ["Some domain text. More of it here."], out="adapted")  # doctest: +SKIP
         >>> SentenceTransformer(str(result.path))  # a plain sentence-transformers folder  # doctest: +SKIP
     """

@@ -15,7 +15,7 @@ Test files are JSON objects with ``targ1``, ``targ2``, ``attr1``, ``attr2``, eac
 
 Example:
     >>> test = load_association_test("../shared/data/bias_wordlists/seat/weat6.jsonl")  # doctest: +SKIP
-    >>> weat(Encoder(), test).effect_size  # doctest: +SKIP
+    >>> weat(Encoder(), test).effect_size  # needs the shared bias word lists  # doctest: +SKIP
     1.2
 """
 

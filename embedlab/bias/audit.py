@@ -7,7 +7,7 @@ second audit (after :func:`~embedlab.bias.direction.debias_model`) it shows both
 
 Example:
     >>> before = audit_model(load_model(), tests=tests, pairs=pairs, words=professions)  # doctest: +SKIP
-    >>> write_audit("bias-report", before)  # doctest: +SKIP
+    >>> write_audit("bias-report", before)  # needs word lists; encodes thousands of words  # doctest: +SKIP
 """
 
 from __future__ import annotations

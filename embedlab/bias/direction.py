@@ -9,6 +9,7 @@ activation, no bias) before ``Normalize``, so the debiased model loads with plai
 ``SentenceTransformer(path)`` and needs nothing from embedlab.
 
 Example:
+    >>> # not run: illustrative; an audit uses word lists, and the values depend on the model
     >>> direction = bias_direction(Encoder(), [("woman", "man"), ("she", "he")])  # doctest: +SKIP
     >>> project(Encoder(), direction, ["nurse", "engineer"])  # doctest: +SKIP
     array([ 0.21, -0.08])
@@ -17,13 +18,13 @@ Example:
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from embedlab.atomic import replace_folder
 from embedlab.bias.association import is_text_list
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
@@ -146,10 +147,8 @@ def debias_model(model: EmbeddingModel, subspace: BiasSubspace, out: str | Path)
     target = Path(out)
     if target.exists():
         raise InputError(f"{target} already exists; choose a new folder for the debiased model.")
-    staging = target.with_name(f".{target.name}.saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    debiased.save(str(staging))
-    staging.rename(target)
+    with replace_folder(target) as staging:
+        debiased.save(str(staging))
     return EmbeddingModel(
         debiased, describe(debiased, name=f"{model.info.name} (debiased)", source="local", path=target)
     )

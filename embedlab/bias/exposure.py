@@ -9,7 +9,7 @@ Any search function of the evaluation suite works (vector, BM25, hybrid, a remot
 
 Example:
     >>> result = retrieval_exposure(ExactSearch(encoder, cvs), ["experienced engineer"], groups, k=10)  # doctest: +SKIP
-    >>> result.exposure, result.gap  # doctest: +SKIP
+    >>> result.exposure, result.gap  # needs a corpus of CVs with groups  # doctest: +SKIP
     ({'female': 0.46, 'male': 0.54}, 0.08)
 """
 

@@ -16,8 +16,9 @@ such as LMDB needs its map size planned; SQLite ships with Python, is safe acros
 batched ``SELECT ... IN`` returns thousands of vectors in milliseconds.
 
 Example:
-    >>> cache = EmbeddingCache("/tmp/embedlab-cache.sqlite3")
-    >>> encoder = Encoder(cache=cache)  # doctest: +SKIP
+    >>> from embedlab import Encoder
+    >>> cache = EmbeddingCache(tmp / "cache.sqlite3")
+    >>> encoder = Encoder(model, cache=cache)  # model: a loaded EmbeddingModel, load_model()
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ offsets, so ``document[chunk.start:chunk.end] == chunk.text``. :func:`embed_docu
 
 Example:
     >>> from embedlab import Encoder
-    >>> docs = Encoder().encode_documents(["A long text ..."], titles=["Title"], aggregate="mean")
-    >>> docs.vectors.shape, docs.chunks[0].start  # doctest: +SKIP
+    >>> docs = Encoder(model).encode_documents(["A long text ..."], titles=["Title"], aggregate="mean")
+    >>> docs.vectors.shape, docs.chunks[0].start
     ((1, 384), 0)
 """
 
@@ -18,19 +18,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock
+from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock, with_title
 from embedlab.errors import InputError
 
 if TYPE_CHECKING:
     from embedlab.encode.encoder import Encoder, Precision
 
 Aggregation = Literal["mean", "max", "first"]
-AGGREGATIONS = ("mean", "max", "first")
-TITLE_TEMPLATE = "{title}: {text}"
+AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 _REFITS = 4
 
 
@@ -49,7 +48,7 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """The text given to the model: the chunk, behind the document title when there is one."""
-        return TITLE_TEMPLATE.format(title=self.title, text=self.text) if self.title else self.text
+        return with_title(self.title, self.text)
 
 
 @dataclass
@@ -88,8 +87,8 @@ def chunk_text(
     tokens and the title are not counted here: callers subtract them from the model's limit.
 
     Example:
-        >>> chunks = chunk_text("one two three four", model.st.tokenizer, max_tokens=2, overlap=0)  # doctest: +SKIP
-        >>> [c.text for c in chunks]  # doctest: +SKIP
+        >>> chunks = chunk_text("one two three four", model.st.tokenizer, max_tokens=2, overlap=0)
+        >>> [c.text for c in chunks]
         ['one two', 'three four']
     """
     with tokenizer_lock(tokenizer), quiet_tokenizer():
@@ -179,7 +178,8 @@ def embed_documents(
     Args:
         encoder: the :class:`~embedlab.Encoder` to use (its cache and options apply to chunks).
         documents: the texts, any length.
-        titles: an optional title per document, put before each of its chunks as ``"{title}: {text}"``.
+        titles: an optional title per document, put before each of its chunks
+            (:func:`~embedlab.encode.text.with_title`).
         max_tokens: tokens per chunk; default the model's max length minus special and title tokens.
         overlap: tokens shared by consecutive chunks.
         aggregate: ``"mean"`` or ``"max"`` of chunk vectors (re-normalised when the encoder normalises),
@@ -225,7 +225,7 @@ def _chunk_and_encode(
     with tokenizer_lock(tokenizer), quiet_tokenizer():
         prompt = [encoder.effective_prompt] if encoder.effective_prompt else []
         limit = encoder.model.max_seq_length - encoder.special_tokens - sum(_count(tokenizer, prompt))
-        title_tokens = dict(zip(named, _count(tokenizer, [TITLE_TEMPLATE.format(title=t, text="") for t in named]),
+        title_tokens = dict(zip(named, _count(tokenizer, [with_title(t, "") for t in named]),
                                 strict=True))  # fmt: skip
         encodings = tokenizer(list(documents), add_special_tokens=False, return_offsets_mapping=True, truncation=False)
 

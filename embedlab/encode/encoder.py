@@ -193,7 +193,7 @@ class Encoder:
         a :class:`~embedlab.errors.TruncationWarning` says how many.
 
         Example:
-            >>> Encoder().encode(["a", "b"], precision="ubinary").shape  # doctest: +SKIP
+            >>> Encoder(model).encode(["a", "b"], precision="ubinary").shape
             (2, 48)
         """
         if precision not in PRECISIONS:
@@ -211,8 +211,8 @@ class Encoder:
         truncated texts.
 
         Example:
-            >>> encoded = Encoder().encode_with_counts(["Hello world"])  # doctest: +SKIP
-            >>> encoded.vectors.shape, encoded.n_tokens.tolist()  # doctest: +SKIP
+            >>> encoded = Encoder(model).encode_with_counts(["Hello world"])
+            >>> encoded.vectors.shape, encoded.n_tokens.tolist()
             ((1, 384), [4])
         """
         prepared, empty = prepare_texts(

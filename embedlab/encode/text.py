@@ -27,10 +27,26 @@ def normalize_text(text: str) -> str:
     r"""Unicode NFKC, every whitespace run turned into one space, stripped.
 
     Example:
-        >>> normalize_text("  ﬁne\\u00a0\\n tuning ")
+        >>> normalize_text("  ﬁne\u00a0\n tuning ")
         'fine tuning'
     """
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def with_title(title: str | None, text: str) -> str:
+    """What is embedded and searched for a document with a title: ``"{title} {text}"``; the text alone without one.
+
+    The one join everywhere: the encoder's document path (each chunk behind its document's title), an
+    index's vectors and full-text column, and BEIR corpora in evaluation and adaptation (BEIR's own
+    ``title + " " + text``), so a document is the same text wherever it is embedded.
+
+    Example:
+        >>> with_title("Paella", "Rice from Valencia.")
+        'Paella Rice from Valencia.'
+        >>> with_title(None, "Rice from Valencia.")
+        'Rice from Valencia.'
+    """
+    return f"{title} {text}" if title else text
 
 
 def prepare_texts(
@@ -147,7 +163,7 @@ def tokenizer_lock(tokenizer: Any) -> threading.RLock:
     lock, so one model can serve several threads at once; the model's forward pass needs no lock.
 
     Example:
-        >>> with tokenizer_lock(model.st.tokenizer):  # doctest: +SKIP
+        >>> with tokenizer_lock(model.st.tokenizer):
         ...     ids = model.st.tokenizer("hello")["input_ids"]
     """
     with _LOCKS_GUARD:

@@ -4,7 +4,7 @@ Uses `bm25s <https://github.com/xhluca/bm25s>`_ (fast, numpy/scipy) with the Eng
 (PyStemmer) and English stop words, the setting of the reference figures in ``shared/data/README.md``.
 
 Example:
-    >>> search = BM25Search(bench.corpus)  # doctest: +SKIP
+    >>> search = BM25Search(bench.corpus)  # bench: SciFact test, in the shared data  # doctest: +SKIP
     >>> evaluate(search, bench).mean["ndcg@10"]  # doctest: +SKIP
     0.6863
 """

@@ -8,7 +8,7 @@ are left out and counted.
 
 Example:
     >>> summary = build_benchmark("corpus.jsonl", "clicks.jsonl", "bench/")  # doctest: +SKIP
-    >>> summary.queries  # doctest: +SKIP
+    >>> summary.queries  # needs a corpus and a click log  # doctest: +SKIP
     {'train': 700, 'dev': 100, 'test': 200}
 """
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from embedlab.atomic import replace_folder
 from embedlab.encode.text import normalize_text
 from embedlab.errors import InputError
 from embedlab.io import read_records, read_texts
@@ -112,25 +112,21 @@ def build_benchmark(
     split_of.update({qid: "dev" for qid in query_ids[n_test : n_test + n_dev]})
     split_of.update({qid: "train" for qid in query_ids[n_test + n_dev :]})
 
-    staging = target.with_name(f".{target.name}.building")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "qrels").mkdir(parents=True)
-    with open(staging / "corpus.jsonl", "w", encoding="utf-8") as handle:
-        titles = docs.titles or [None] * len(docs.ids)
-        for doc_id, title, text in zip(docs.ids, titles, docs.texts, strict=True):
-            handle.write(json.dumps({"_id": doc_id, "title": title or "", "text": text}, ensure_ascii=False) + "\n")
-    with open(staging / "queries.jsonl", "w", encoding="utf-8") as handle:
-        for qid in sorted(qrels):
-            handle.write(json.dumps({"_id": qid, "text": texts[qid]}, ensure_ascii=False) + "\n")
-    for split in SPLITS:
-        with open(staging / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as handle:
-            handle.write("query-id\tcorpus-id\tscore\n")
-            for qid in sorted(q for q in qrels if split_of[q] == split):
-                for doc, grade in sorted(qrels[qid].items()):
-                    handle.write(f"{qid}\t{doc}\t{grade}\n")
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    with replace_folder(target) as staging:
+        (staging / "qrels").mkdir(parents=True)
+        with open(staging / "corpus.jsonl", "w", encoding="utf-8") as handle:
+            titles = docs.titles or [None] * len(docs.ids)
+            for doc_id, title, text in zip(docs.ids, titles, docs.texts, strict=True):
+                handle.write(json.dumps({"_id": doc_id, "title": title or "", "text": text}, ensure_ascii=False) + "\n")
+        with open(staging / "queries.jsonl", "w", encoding="utf-8") as handle:
+            for qid in sorted(qrels):
+                handle.write(json.dumps({"_id": qid, "text": texts[qid]}, ensure_ascii=False) + "\n")
+        for split in SPLITS:
+            with open(staging / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as handle:
+                handle.write("query-id\tcorpus-id\tscore\n")
+                for qid in sorted(q for q in qrels if split_of[q] == split):
+                    for doc, grade in sorted(qrels[qid].items()):
+                        handle.write(f"{qid}\t{doc}\t{grade}\n")
 
     relevant = [sum(g > 0 for g in judged.values()) for judged in qrels.values()]
     ever_relevant = {doc for judged in qrels.values() for doc, g in judged.items() if g > 0}

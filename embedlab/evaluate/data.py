@@ -8,7 +8,7 @@ left out, queries without a relevant document are not scored).
 
 Example:
     >>> bench = load_beir("../shared/data/scifact_beir", split="test")  # doctest: +SKIP
-    >>> len(bench.queries), len(bench.corpus)  # doctest: +SKIP
+    >>> len(bench.queries), len(bench.corpus)  # needs the shared SciFact data  # doctest: +SKIP
     (300, 5183)
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab.encode.text import with_title
 from embedlab.errors import InputError
 from embedlab.io import read_records, read_table, read_text_file, read_texts
 
@@ -79,7 +80,7 @@ class PairSet:
 
 
 def load_beir(path: str | Path, *, split: str = "test") -> RetrievalBenchmark:
-    """Load one split of a BEIR-layout folder; the document text is ``title + " " + text``.
+    """Load one split of a BEIR-layout folder; the document text is :func:`~embedlab.encode.text.with_title`'s.
 
     Raises:
         InputError: missing files, duplicate ids, a malformed qrels row, qrels naming unknown ids.
@@ -91,7 +92,7 @@ def load_beir(path: str | Path, *, split: str = "test") -> RetrievalBenchmark:
             raise InputError(f"{root} is not a BEIR benchmark for split {split!r}: {required} is missing.")
     docs = read_texts(root / "corpus.jsonl", id_field="_id", title_field="title")
     corpus_all = {
-        doc_id: f"{title} {text}".strip() if title else text.strip()
+        doc_id: with_title(title, text).strip()
         for doc_id, title, text in zip(docs.ids, docs.titles or [None] * len(docs.ids), docs.texts, strict=True)
     }
     query_records = read_texts(root / "queries.jsonl", id_field="_id")

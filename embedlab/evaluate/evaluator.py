@@ -17,7 +17,7 @@ exports it lazily.
 
 Example:
     >>> evaluator = RetrievalEvaluator(load_beir("my-bench", split="dev"), name="dev")  # doctest: +SKIP
-    >>> evaluator(model)["dev_ndcg@10"], evaluator.primary_metric  # doctest: +SKIP
+    >>> evaluator(model)["dev_ndcg@10"], evaluator.primary_metric  # needs a BEIR folder  # doctest: +SKIP
     (0.7103, 'dev_ndcg@10')
 """
 

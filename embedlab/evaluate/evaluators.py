@@ -5,6 +5,7 @@ Each is an :class:`~embedlab.evaluate.evaluator.Evaluator`: ``evaluator(model)``
 result with intervals. :func:`task_evaluators` builds the ones ``embedlab eval`` runs from the data given.
 
 Example:
+    >>> # not run: needs a BEIR folder; fine-tuning takes minutes
     >>> dev = RetrievalEvaluator(load_beir("my-bench", split="dev"), name="dev")  # doctest: +SKIP
     >>> finetune(None, train, out="models/mine", dev=dev)  # dev(model) at checkpoints  # doctest: +SKIP
     >>> run_evaluation(["models/mine"], evaluators=[dev]).systems[0].results["dev"].mean["ndcg@10"]  # doctest: +SKIP

@@ -8,7 +8,7 @@ document id. :class:`ExactSearch` and :class:`embedlab.evaluate.bm25.BM25Search`
 later an index, a hybrid search or a remote server plugs in the same way.
 
 Example:
-    >>> search = ExactSearch(Encoder(), bench.corpus)  # doctest: +SKIP
+    >>> search = ExactSearch(Encoder(), bench.corpus)  # bench: SciFact test, in the shared data  # doctest: +SKIP
     >>> result = evaluate(search, bench)  # doctest: +SKIP
     >>> result.mean["ndcg@10"]  # doctest: +SKIP
     0.6451

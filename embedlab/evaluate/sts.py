@@ -1,7 +1,7 @@
 """Semantic textual similarity: how well cosine similarity follows human similarity scores.
 
 Example:
-    >>> pairs = load_pairs("../shared/data/stsbenchmark/sts-test.csv")  # doctest: +SKIP
+    >>> pairs = load_pairs("../shared/data/stsbenchmark/sts-test.csv")  # needs the shared STS-B data  # doctest: +SKIP
     >>> sts_correlation(Encoder(), pairs)["spearman"].value  # doctest: +SKIP
     0.8203
 """

@@ -7,6 +7,7 @@ per-item values (retrieval: per query; paired randomisation test, bootstrap inte
 and is called better or worse only when the difference is significant.
 
 Example:
+    >>> # not run: needs a BEIR folder and a model folder
     >>> report = run_evaluation([None, "./adapted"], benchmark=load_beir("data/bench"), bm25=True)  # doctest: +SKIP
     >>> report.save("eval-out")  # results.json and report.html  # doctest: +SKIP
 """

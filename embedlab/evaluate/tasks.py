@@ -7,7 +7,7 @@
 
 Example:
     >>> data = load_labelled("titles.csv", text_field="title", label_field="group")  # doctest: +SKIP
-    >>> clustering_scores(Encoder(), data)["v_measure"]  # doctest: +SKIP
+    >>> clustering_scores(Encoder(), data)["v_measure"]  # needs a labelled file  # doctest: +SKIP
     Estimate(value=0.41, low=0.40, high=0.42)
 """
 

@@ -8,7 +8,7 @@ are still returned.
 Example:
     >>> faq = FaqAnswerer.build("faq-index", [{"question": "How do I reset my password?",  # doctest: +SKIP
     ...                                        "answer": "Use the link on the sign-in page.", "category": "account"}])
-    >>> faq.answer("I forgot my password").answer  # doctest: +SKIP
+    >>> faq.answer("I forgot my password").answer  # builds an index in the working folder  # doctest: +SKIP
     'Use the link on the sign-in page.'
 """
 

@@ -32,6 +32,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from embedlab.atomic import write_json
+
 M = 32  # graph degree: 32 neighbours per node (64 on the bottom layer)
 EF_CONSTRUCTION = 64  # candidates kept while inserting
 EF_SEARCH = 128  # candidates kept while searching: recall@10 >= 0.95 at 1M (bench/search.py)
@@ -245,9 +247,7 @@ def save(folder: Path, graph: AnnIndex, version: int) -> None:
         "m": graph.m,
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tmp = folder / f".ann.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    os.replace(tmp, folder / "ann.json")
+    write_json(folder / "ann.json", meta)
     for old in folder.glob("hnsw-*.faiss"):  # POSIX: a process still reading one keeps it readable
         if old.name != name and (old.name == previous or time.time() - old.stat().st_mtime > _ORPHAN_S):
             old.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ Example:
     >>> from lancedb.embeddings import get_registry
     >>> from lancedb.pydantic import LanceModel, Vector
     >>> embedder = get_registry().get("embedlab").create(model="./models/adapted")  # doctest: +SKIP
-    >>> class Doc(LanceModel):  # doctest: +SKIP
+    >>> class Doc(LanceModel):  # needs an adapted model folder  # doctest: +SKIP
     ...     text: str = embedder.SourceField()
     ...     vector: Vector(embedder.ndims()) = embedder.VectorField()
     >>> table = lancedb.connect("db").create_table("docs", schema=Doc)  # doctest: +SKIP

@@ -11,6 +11,7 @@ scores NDCG@10 0.7149; reranking its top 20 with the cross-encoder Augmented SBE
 (``python bench/rerank.py``). With a strong cross-encoder, ``replace`` trusts it alone.
 
 Example:
+    >>> # not run: needs an index and a cross-encoder folder
     >>> index.search("query", k=5, rerank="./models/cross-encoder", rerank_top=50)  # doctest: +SKIP
 """
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from embedlab.encode.text import with_title
 from embedlab.errors import EmbedlabError, IndexDataError, InputError
 from embedlab.index import fulltext
 from embedlab.index.settings import Labels
@@ -133,7 +134,7 @@ class Rows:
             "end": end,
             "title": title,
             "text": text,
-            "fts_text": f"{title} {text}".strip(),
+            "fts_text": with_title(title, text).strip(),
             "vector": np.asarray(vector, dtype=np.float32),
             **{name: _metadata_value(document.get(name), kind, name, doc_id) for name, kind in fields.items()},
         }

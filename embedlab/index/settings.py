@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover  (Windows: labels are reserved without a
     fcntl = None  # type: ignore[assignment]
 
 from embedlab import __version__
+from embedlab.atomic import write_json
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.models import ModelInfo
 
@@ -226,10 +227,3 @@ def _locked(path: Path) -> Iterator[None]:
         finally:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically (aside, then renamed over it)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)

@@ -15,10 +15,11 @@ plugs any mode into the evaluation suite. Vector search over a large index goes 
 accelerator kept in step with LanceDB (:mod:`embedlab.index.ann`).
 
 Example:
-    >>> index = Index.create("my-index")  # the bundled model  # doctest: +SKIP
-    >>> index.add([{"id": "1", "text": "The cat sleeps.", "lang": "en"}])  # doctest: +SKIP
-    >>> index.search("Where is the kitten?", k=3, filter="lang = 'en'")  # doctest: +SKIP
-    [Hit(doc_id='1', score=0.61, ...)]
+    >>> index = Index.create(tmp / "my-index", model, metadata_fields=["lang"])  # model=None: the bundled one
+    >>> index.add([{"id": "1", "text": "The cat sleeps.", "lang": "en"}, {"id": "2", "text": "Il dort.", "lang": "fr"}])
+    2
+    >>> [hit.doc_id for hit in index.search("Where is the kitten?", k=3, filter="lang = 'en'")]
+    ['1']
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.encode import Encoder
+from embedlab.encode.text import with_title
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index import search as searching
@@ -262,6 +264,7 @@ class Index:
         """The ``k`` best documents for ``query``; ``options`` are the fields of :class:`SearchOptions`.
 
         Example:
+            >>> # not run: needs an index with a lang field
             >>> index.search("reset password", k=5, mode="hybrid", filter="lang = 'en'")  # doctest: +SKIP
         """
         return self.search_many([query], k, **options)[0]
@@ -353,7 +356,7 @@ class Index:
         ids, texts = validate(documents)
         titles = [document.get("title") or None for document in documents]
         if not self.settings.get("chunk", True):
-            whole = [f"{title}: {text}" if title else text for title, text in zip(titles, texts, strict=True)]
+            whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
             vectors = self.encoder.encode(whole)
             rows = [
                 self._rows.row(document, 0, 0, len(text), text, vector)

@@ -3,7 +3,7 @@
 Example:
     >>> from embedlab.optimize import optimize
     >>> report = optimize(None, load_beir("my-bench", split="dev"), work_dir="work", name="fast")  # doctest: +SKIP
-    >>> report.chosen  # doctest: +SKIP
+    >>> report.chosen  # needs a BEIR folder and the extras; minutes  # doctest: +SKIP
     'onnx-int8'
 """
 

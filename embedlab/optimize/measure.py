@@ -9,7 +9,7 @@ interval), compared query by query with the source by :func:`embedlab.evaluate.s
 
 Example:
     >>> speed = measure_speed(load_model(), docs, queries, buckets=token_buckets(tokenizer, docs))  # doctest: +SKIP
-    >>> speed.docs_per_s, speed.query_p50_ms  # doctest: +SKIP
+    >>> speed.docs_per_s, speed.query_p50_ms  # times a model over a corpus  # doctest: +SKIP
     (46.1, 12.3)
 """
 

@@ -10,7 +10,7 @@ its lineage (:func:`embedlab.registry.save_folder`); when none beats the source,
 
 Example:
     >>> report = optimize(None, load_beir("esco_jobtitles", split="dev"), work_dir="work")  # doctest: +SKIP
-    >>> report.chosen, report.saved  # doctest: +SKIP
+    >>> report.chosen, report.saved  # needs the shared ESCO data and the extras; minutes  # doctest: +SKIP
     ('onnx-int8', PosixPath('~/.local/share/embedlab/models/minilm-fast'))
 """
 

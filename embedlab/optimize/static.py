@@ -9,6 +9,7 @@ sentence-transformers' static-retrieval-mrl models were trained). The result is 
 ``StaticEmbedding`` + ``Normalize`` folder.
 
 Example:
+    >>> # not run: needs the model2vec extra; minutes
     >>> build_static(load_model(), Path("work/static"), corpus_texts, train_pairs, StaticSettings())  # doctest: +SKIP
 """
 

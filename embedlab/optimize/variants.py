@@ -22,7 +22,7 @@ so it identifies exactly the vectors the files give; the source's fingerprint is
 
 Example:
     >>> path = build_variant(load_model(), "onnx-int8", "work/onnx-int8")  # doctest: +SKIP
-    >>> load_model("work/onnx-int8").info.backend  # doctest: +SKIP
+    >>> load_model("work/onnx-int8").info.backend  # needs the onnx extra; a minute  # doctest: +SKIP
     'onnx'
 """
 
@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from embedlab.atomic import replace_folder
 from embedlab.errors import InputError, VariantError
 from embedlab.extras import require
 from embedlab.optimize.cpu import check_isa, cpu_isa
@@ -214,34 +215,34 @@ def build_variant(
         raise InputError(f"{source.info.name} is not a torch model in a folder: optimize its source model instead.")
     require(_EXTRA[kind])
     texts = list(calibration)
+    if kind == "openvino-int8":
+        if not texts:
+            raise InputError("OpenVINO static int8 is calibrated on your texts: give a calibration sample.")
+        texts = texts[:CALIBRATION_SAMPLES]
     settings: dict[str, Any]
-    with _quiet():
-        if kind == "onnx":
-            settings = _onnx(source, out, optimize=True, isa=None)
-        elif kind == "onnx-int8":
-            settings = _onnx(source, out, optimize=False, isa=cpu_isa())
-        elif kind == "openvino":
-            settings = _openvino(source, out, calibration=None)
-        elif kind == "openvino-int8":
-            if not texts:
-                raise InputError("OpenVINO static int8 is calibrated on your texts: give a calibration sample.")
-            texts = texts[:CALIBRATION_SAMPLES]
-            settings = _openvino(source, out, calibration=texts)
-        else:
-            from embedlab.optimize.static import StaticSettings, build_static
+    with replace_folder(out) as staging:  # a failed build leaves nothing under out
+        with _quiet():
+            if kind == "onnx":
+                settings = _onnx(source, staging, optimize=True, isa=None)
+            elif kind == "onnx-int8":
+                settings = _onnx(source, staging, optimize=False, isa=cpu_isa())
+            elif kind in ("openvino", "openvino-int8"):
+                settings = _openvino(source, staging, calibration=texts if kind == "openvino-int8" else None)
+            else:
+                from embedlab.optimize.static import StaticSettings, build_static
 
-            settings = build_static(source, out, texts, train, StaticSettings(**(static_settings or {})))
-    used = texts if kind in ("openvino-int8", "static") else []
-    info = VariantInfo(
-        kind=kind,
-        backend=saved_backend(out),
-        source=source.info.name if source.info.source != "local" else source.info.path,
-        source_fingerprint=source.fingerprint,
-        settings=settings,
-        calibration_hash=data_hash([text] for text in used) if used else "",
-        isa=cpu_isa(),
-    )
-    write_lineage(out, variant_lineage(info, load_model(out).fingerprint))
+                settings = build_static(source, staging, texts, train, StaticSettings(**(static_settings or {})))
+        used = texts if kind in ("openvino-int8", "static") else []
+        info = VariantInfo(
+            kind=kind,
+            backend=saved_backend(staging),
+            source=source.info.name if source.info.source != "local" else source.info.path,
+            source_fingerprint=source.fingerprint,
+            settings=settings,
+            calibration_hash=data_hash([text] for text in used) if used else "",
+            isa=cpu_isa(),
+        )
+        write_lineage(staging, variant_lineage(info, load_model(staging).fingerprint))
     return info
 
 
@@ -323,6 +324,7 @@ def _openvino(source: EmbeddingModel, out: Path, *, calibration: list[str] | Non
 
 
 def _replace(new: Path, target: Path) -> None:
+    """Move a file the exporter wrote to its conventional name (in the folder being built)."""
     if not new.is_file():
         raise VariantError(f"The exporter did not write {new}.")
     new.replace(target)

@@ -12,7 +12,7 @@ before it returns.
 
 Example:
     >>> batcher = MicroBatcher(Encoder(), max_batch=64, max_wait=0.005)  # doctest: +SKIP
-    >>> encoded = await batcher.encode(["hello", "world"])  # doctest: +SKIP
+    >>> encoded = await batcher.encode(["hello", "world"])  # await needs a running event loop  # doctest: +SKIP
     >>> encoded.vectors.shape, encoded.n_tokens.tolist()  # doctest: +SKIP
     ((2, 384), [3, 3])
 """

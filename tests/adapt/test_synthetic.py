@@ -14,15 +14,9 @@ from typing import Any
 import pytest
 
 from embedlab import Encoder
-from embedlab.adapt.synthetic import (
-    SyntheticPair,
-    doc2query,
-    filter_pairs,
-    inverse_cloze,
-    parse_queries,
-    synthesize,
-    write_pairs,
-)
+from embedlab.adapt.doc2query import doc2query, parse_queries
+from embedlab.adapt.pairs import SyntheticPair, filter_pairs, write_pairs
+from embedlab.adapt.synthetic import inverse_cloze, synthesize
 from embedlab.adapt.text import split_sentences
 from embedlab.encode import normalize_text
 from embedlab.errors import InputError, LLMEndpointError
