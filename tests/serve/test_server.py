@@ -184,7 +184,7 @@ def test_graceful_shutdown_answers_requests_in_flight(model) -> None:  # type: i
 
     from .conftest import free_port
 
-    app = create_app(ServeConfig(max_wait=2.0), encoder=Encoder(model))  # a slow batch window keeps them in flight
+    app = create_app(ServeConfig(max_wait=5.0), encoder=Encoder(model))  # a slow batch window keeps them in flight
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -202,8 +202,10 @@ def test_graceful_shutdown_answers_requests_in_flight(model) -> None:  # type: i
     callers = [threading.Thread(target=call, args=(i,)) for i in range(16)]
     for caller in callers:
         caller.start()
-    time.sleep(1.0)  # the requests are queued in the 2 s batch window now (with room for a busy machine)
-    server.should_exit = True  # what SIGTERM does
+    deadline = time.monotonic() + 30
+    while server.server_state.total_requests < 16 and time.monotonic() < deadline:
+        time.sleep(0.02)  # every request has reached the server (a busy machine may take a while to send them)
+    server.should_exit = True  # what SIGTERM does, while they wait in the batch window
     for caller in callers:
         caller.join(60)
     thread.join(60)
