@@ -2,6 +2,7 @@
 
 What is checked, and why it matters:
 
+- no rows or no dimensions (error): an empty file is a failed export, not a clean one.
 - NaN/Inf values (error): any similarity with such a row is meaningless.
 - all-zero rows (warning): empty texts encoded with ``on_empty="zero"``, or a broken pipeline.
 - norms (info, or error if unit vectors were expected and are not): dot product equals cosine only for
@@ -108,6 +109,13 @@ def check_embeddings(
     if texts is not None and len(texts) != len(matrix):
         raise InputError(f"{len(texts)} texts for {len(matrix)} vectors.")
     count, dimension = matrix.shape
+    if not count or not dimension:  # nothing to measure, and nothing a search could use
+        empty = Finding("error", "empty", f"There are no embeddings to check: {count} rows of {dimension} dimensions.")
+        zeros = dict.fromkeys(("nan_rows", "inf_rows", "zero_rows", "dead_dimensions", "duplicate_rows",
+                               "duplicate_texts", "sampled"), 0)  # fmt: skip
+        figures = dict.fromkeys(("norm_min", "norm_mean", "norm_max", "mean_variance", "duplicate_rate",
+                                 "mean_cosine", "near_duplicate_rate"), 0.0)  # fmt: skip
+        return QualityReport(count, dimension, normalized=False, findings=[empty], **zeros, **figures)
     findings: list[Finding] = []
 
     nan_rows = int(np.isnan(matrix).any(axis=1).sum())
