@@ -61,6 +61,12 @@ class Rows:
         """
         table = self._open()
         if table is None and self.settings.get("next_label", 0) > 0:
+            try:
+                with self.labels.locked():  # the first commit makes the table under this lock: wait for it
+                    table = self._open()
+            except OSError:  # a read-only index: nobody is making its table
+                pass
+        if table is None and self.settings.get("next_label", 0) > 0:
             raise IndexDataError(self._missing(f"{self.folder / 'lance'} holds no '{TABLE}' table"))
         return table
 
@@ -139,13 +145,38 @@ class Rows:
         }
 
     def commit(self, rows: list[dict[str, Any]], ids: Sequence[str]) -> int:
-        """Write ``rows`` as the whole new version of documents ``ids``, in one commit; return the rows written."""
-        import pyarrow as pa
+        """Write ``rows`` as the whole new version of documents ``ids``, in one commit; return the rows written.
 
+        The first commit creates the table under the writers' lock (labels reserved under it too): of two
+        writers of a new index, one creates the table and the other merges into it, and no reader finds labels
+        handed out but no table. Unlocked, both created it, and one failed or overwrote the other's rows.
+        """
         if not rows:
             return 0
+        if self._open() is None:
+            with self.labels.locked():
+                if self._open() is None:
+                    data = self._data(rows, self.labels.reserve(len(rows), held=True))
+                    self._handle = self._db.create_table(TABLE, data=data, schema=data.schema)
+                    fulltext.refresh(self._handle)
+                    return len(rows)
+        data = self._data(rows, self.labels.reserve(len(rows)))  # before the commit: a crash leaves unused labels
+        table = self._open()
+        (
+            table.merge_insert("row_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
+            .execute(data)
+        )
+        fulltext.refresh(table)
+        return len(rows)
+
+    def _data(self, rows: list[dict[str, Any]], first: int) -> Any:
+        """``rows`` as an Arrow table of the index's schema, labelled ``first``, ``first + 1``..."""
+        import pyarrow as pa
+
         schema = self.schema()
-        first = self.labels.reserve(len(rows))  # before the commit: a crash only leaves unused labels
         for offset, row in enumerate(rows):
             row["label"] = first + offset
         vectors = np.stack([row["vector"] for row in rows]).astype(np.float32).reshape(-1)
@@ -155,20 +186,7 @@ class Rows:
             else pa.array([row[name] for row in rows], type=schema.field(name).type)
             for name in schema.names
         ]
-        data = pa.Table.from_arrays(arrays, schema=schema)
-        table = self._open()
-        if table is None:
-            table = self._handle = self._db.create_table(TABLE, data=data, schema=schema)
-        else:
-            (
-                table.merge_insert("row_id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
-                .execute(data)
-            )
-        fulltext.refresh(table)
-        return len(rows)
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents (all their chunks) by id; return how many rows were removed."""
