@@ -59,16 +59,24 @@ class Rows:
         Raises:
             IndexDataError: the table is missing although rows were written, or cannot be opened.
         """
-        table = self._open()
-        if table is None and self.settings.get("next_label", 0) > 0:
-            try:
-                with self.labels.locked():  # the first commit makes the table under this lock: wait for it
-                    table = self._open()
-            except OSError:  # a read-only index: nobody is making its table
-                pass
+        try:
+            table = self._open()
+            settled = table is not None or self.settings.get("next_label", 0) == 0
+        except IndexDataError:
+            table, settled = None, False  # a table that another writer is making reads as damaged: look again
+        if not settled:
+            table = self._open_when_made()
         if table is None and self.settings.get("next_label", 0) > 0:
             raise IndexDataError(self._missing(f"{self.folder / 'lance'} holds no '{TABLE}' table"))
         return table
+
+    def _open_when_made(self) -> Any:
+        """:meth:`_open` once no writer is making the table (the first commit makes it under the writers' lock)."""
+        try:
+            with self.labels.locked():
+                return self._open()
+        except OSError:  # a read-only index: nobody is making its table
+            return self._open()
 
     def snapshot(self) -> Any:
         """The table pinned at its latest version (reads of it all see that version)."""
@@ -153,7 +161,7 @@ class Rows:
         """
         if not rows:
             return 0
-        if self._open() is None:
+        if self._handle is None:  # no table seen yet: make it, or wait for the writer making it
             with self.labels.locked():
                 if self._open() is None:
                     data = self._data(rows, self.labels.reserve(len(rows), held=True))
@@ -324,6 +332,8 @@ def _metadata_value(value: Any, kind: str, name: str, doc_id: str) -> Any:
         return None
     try:
         if kind == "string":
+            if not isinstance(value, str | int | float | bool):  # str() of a list or an object is no value
+                raise ValueError("not a string, number or boolean")
             return str(value)
         if kind == "bool":
             if isinstance(value, bool):

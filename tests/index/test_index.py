@@ -221,6 +221,9 @@ def test_typed_metadata_with_missing_values_and_clear_type_errors(tmp_path: Path
     assert [h.doc_id for h in index.search("text", k=5, filter="lang = 'en'")] == ["b"]
     with pytest.raises(InputError, match=r"metadata 'year' = 2020.5 is not int"):
         index.add([{"id": "c", "text": "third", "year": 2020.5}])
+    for value in ({"code": "en"}, ["en", "fr"]):  # used to be stored as the string "{'code': 'en'}"
+        with pytest.raises(InputError, match=r"metadata 'lang' = .* is not string \(not a string, number or boolean"):
+            index.add([{"id": "c", "text": "third", "lang": value}])
     with pytest.raises(InputError, match="Unknown metadata types"):
         Index.create(tmp_path / "j", encoder, metadata_fields={"x": "date"})
     with pytest.raises(InputError, match="filter"):
