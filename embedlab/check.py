@@ -111,11 +111,11 @@ def check_embeddings(
     count, dimension = matrix.shape
     if not count or not dimension:  # nothing to measure, and nothing a search could use
         empty = Finding("error", "empty", f"There are no embeddings to check: {count} rows of {dimension} dimensions.")
-        zeros = dict.fromkeys(("nan_rows", "inf_rows", "zero_rows", "dead_dimensions", "duplicate_rows",
-                               "duplicate_texts", "sampled"), 0)  # fmt: skip
-        figures = dict.fromkeys(("norm_min", "norm_mean", "norm_max", "mean_variance", "duplicate_rate",
-                                 "mean_cosine", "near_duplicate_rate"), 0.0)  # fmt: skip
-        return QualityReport(count, dimension, normalized=False, findings=[empty], **zeros, **figures)
+        return QualityReport(
+            count, dimension, nan_rows=0, inf_rows=0, zero_rows=0, norm_min=0.0, norm_mean=0.0, norm_max=0.0,
+            normalized=False, dead_dimensions=0, mean_variance=0.0, duplicate_rows=0, duplicate_rate=0.0,
+            duplicate_texts=0, mean_cosine=0.0, near_duplicate_rate=0.0, sampled=0, findings=[empty],
+        )  # fmt: skip
     findings: list[Finding] = []
 
     nan_rows = int(np.isnan(matrix).any(axis=1).sum())
