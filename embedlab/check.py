@@ -2,6 +2,7 @@
 
 What is checked, and why it matters:
 
+- no rows or no dimensions (error): an empty file is a failed export, not a clean one.
 - NaN/Inf values (error): any similarity with such a row is meaningless.
 - all-zero rows (warning): empty texts encoded with ``on_empty="zero"``, or a broken pipeline.
 - norms (info, or error if unit vectors were expected and are not): dot product equals cosine only for
@@ -109,6 +110,13 @@ def check_embeddings(
     if texts is not None and len(texts) != len(matrix):
         raise InputError(f"{len(texts)} texts for {len(matrix)} vectors.")
     count, dimension = matrix.shape
+    if not count or not dimension:  # nothing to measure, and nothing a search could use
+        empty = Finding("error", "empty", f"There are no embeddings to check: {count} rows of {dimension} dimensions.")
+        return QualityReport(
+            count, dimension, nan_rows=0, inf_rows=0, zero_rows=0, norm_min=0.0, norm_mean=0.0, norm_max=0.0,
+            normalized=False, dead_dimensions=0, mean_variance=0.0, duplicate_rows=0, duplicate_rate=0.0,
+            duplicate_texts=0, mean_cosine=0.0, near_duplicate_rate=0.0, sampled=0, findings=[empty],
+        )  # fmt: skip
     findings: list[Finding] = []
 
     nan_rows = int(np.isnan(matrix).any(axis=1).sum())

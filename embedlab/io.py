@@ -403,6 +403,24 @@ def writable_folder(path: str | Path) -> Path:
     return path
 
 
+def writable_files(folder: str | Path, *names: str) -> list[Path]:
+    """The paths of the files ``names`` in ``folder``, once each can be written there; the folder is made.
+
+    Everything is checked before the folder is made, so a report never half-writes into a bad place.
+
+    Example:
+        >>> writable_files("eval-out", "results.json", "report.html")  # doctest: +SKIP
+        [PosixPath('eval-out/results.json'), PosixPath('eval-out/report.html')]
+
+    Raises:
+        InputError: a file at ``folder`` or where one of its folders should be, or a folder at one of the names.
+    """
+    base = writable_folder(folder)
+    paths = [writable_path(base / name, (Path(name).suffix.lower(),)) for name in names]
+    base.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
 def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():

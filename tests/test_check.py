@@ -76,3 +76,13 @@ def test_wrong_shapes_are_refused() -> None:
         check_embeddings(np.zeros(5))
     with pytest.raises(InputError, match="2 texts for 3 vectors"):
         check_embeddings(np.eye(3), texts=["a", "b"])
+
+
+@pytest.mark.parametrize("shape", [(0, 384), (5, 0), (0, 0)])
+def test_no_rows_or_no_dimensions_is_an_error_not_a_clean_report(shape: tuple[int, int]) -> None:
+    # An empty file used to be reported "ok" with no findings.
+    report = check_embeddings(np.zeros(shape, dtype=np.float32))
+    assert not report.ok
+    assert [(f.level, f.code) for f in report.findings] == [("error", "empty")]
+    assert (report.count, report.dimension) == shape
+    assert report.to_dict()["ok"] is False

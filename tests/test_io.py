@@ -11,7 +11,7 @@ import pytest
 from embedlab import EmbeddingModel, InputError, read_embeddings, read_texts, write_embeddings
 from embedlab.adapt.data import read_training_pairs
 from embedlab.evaluate import load_pairs
-from embedlab.io import read_records, writable_path
+from embedlab.io import read_records, writable_files, writable_path
 
 
 def test_txt_one_text_per_line_blank_lines_skipped(tmp_path: Path) -> None:
@@ -244,3 +244,17 @@ def test_ids_and_titles_of_the_wrong_type_are_refused(tmp_path: Path, content: s
     path.write_text(content, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         read_texts(path, title_field="title" if "title" in content else None)
+
+
+def test_writable_files_checks_every_name_before_making_the_folder(tmp_path: Path) -> None:
+    assert writable_files(tmp_path / "new" / "out", "a.json", "b.html") == [
+        tmp_path / "new" / "out" / "a.json", tmp_path / "new" / "out" / "b.html"
+    ]  # fmt: skip
+    assert (tmp_path / "new" / "out").is_dir()
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        writable_files(tmp_path / "file" / "out", "a.json")
+    (tmp_path / "half" / "b.html").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"b\.html is a folder"):
+        writable_files(tmp_path / "half", "a.json", "b.html")
+    assert not (tmp_path / "half" / "a.json").exists()

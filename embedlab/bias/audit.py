@@ -31,7 +31,7 @@ from embedlab.evaluate.data import PairSet, RetrievalBenchmark, load_beir, load_
 from embedlab.evaluate.retrieval import ExactSearch, evaluate
 from embedlab.evaluate.stats import Estimate
 from embedlab.evaluate.sts import sts_correlation
-from embedlab.io import read_texts, writable_folder
+from embedlab.io import read_texts, writable_files
 from embedlab.models import EmbeddingModel
 from embedlab.plots import data_uri, pyplot
 
@@ -191,13 +191,16 @@ def audit_model(
 
 
 def write_audit(out: str | Path, before: BiasAudit, after: BiasAudit | None = None) -> dict[str, Path]:
-    """Write ``audit.json`` and ``audit.html`` (before and, if given, after side by side) into ``out``."""
-    folder = writable_folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``audit.json`` and ``audit.html`` (before and, if given, after side by side) into ``out``.
+
+    Raises:
+        InputError: ``out`` (or a folder above it) is a file, or one of the two names is a folder.
+    """
     data = {"embedlab_version": __version__, "before": before.to_dict(), "after": after.to_dict() if after else None}
-    (folder / "audit.json").write_text(json.dumps(data, indent=1))
-    (folder / "audit.html").write_text(render_audit(before, after), encoding="utf-8")
-    return {"json": folder / "audit.json", "html": folder / "audit.html"}
+    results, page = writable_files(out, "audit.json", "audit.html")
+    results.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    page.write_text(render_audit(before, after), encoding="utf-8")
+    return {"json": results, "html": page}
 
 
 def render_audit(before: BiasAudit, after: BiasAudit | None = None) -> str:

@@ -106,10 +106,7 @@ def _windows(
     doc_index: int,
 ) -> list[Chunk]:
     """Cut one tokenized text into chunks (see :func:`chunk_text`)."""
-    if max_tokens < 1:
-        raise InputError(f"max_tokens must be at least 1, got {max_tokens}.")
-    if not 0 <= overlap < max_tokens:
-        raise InputError(f"overlap must be between 0 and max_tokens - 1 ({max_tokens - 1}), got {overlap}.")
+    check_window(max_tokens, overlap)
     chunks: list[Chunk] = []
     start, n = 0, len(offsets)
     while start < n:
@@ -131,6 +128,16 @@ def _windows(
             break
         start = _word_start(words, max(end - overlap, start + 1), floor=start)
     return chunks
+
+
+def check_window(max_tokens: int | None, overlap: int) -> None:
+    """Refuse a window of under one token, or an overlap that is negative or not smaller than the window."""
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InputError(f"max_tokens must be a whole number of at least 1, got {max_tokens!r}.")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise InputError(f"overlap must be a whole number of at least 0, got {overlap!r}.")
+    if max_tokens is not None and overlap >= max_tokens:
+        raise InputError(f"overlap must be smaller than max_tokens ({max_tokens}), got {overlap}.")
 
 
 def _word_start(words: list[int | None], position: int, *, floor: int) -> int:
@@ -213,6 +220,7 @@ def _chunk_and_encode(
         raise InputError("encode_documents takes a sequence of documents, not a single string.")
     if titles is not None and len(titles) != len(documents):
         raise InputError(f"Got {len(titles)} titles for {len(documents)} documents.")
+    check_window(max_tokens, overlap)
     prepare_texts(documents, normalize=False, on_empty="zero", max_chars=None)  # types and Unicode, with indices
     title_list = list(titles) if titles is not None else [None] * len(documents)
     try:
@@ -238,7 +246,7 @@ def _chunk_and_encode(
         offsets, words = encodings["offset_mapping"][index], encodings.word_ids(index)
         return _windows(documents[index], offsets, words, budget, overlap, title_list[index], index)
 
-    budgets = [max_tokens or limit - title_tokens.get(title or "", 0) for title in title_list]
+    budgets = [limit - title_tokens.get(title or "", 0) if max_tokens is None else max_tokens for title in title_list]
     per_document = [windows(index, budget) for index, budget in enumerate(budgets)]
     for index, doc_chunks in enumerate(per_document):
         if not doc_chunks and encoder.on_empty == "error":

@@ -67,7 +67,8 @@ def build_benchmark(
 
     Raises:
         InputError: bad fractions, missing fields, a non-empty ``out`` without ``overwrite``, no judgement
-            left, or grades that are not integers.
+            left, or a row (named by its line) whose query is not a string, whose document id is missing or
+            not a string, whole number or list of them, or whose grade is not a whole number.
     """
     if not (0 <= dev < 1 and 0 < test < 1 and dev + test < 1):
         raise InputError(f"dev={dev} and test={test} must be fractions that leave room for train.")
@@ -85,22 +86,22 @@ def build_benchmark(
     texts: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     unknown = empty = 0
-    for number, row in enumerate(rows, start=1):
-        query = str(row.get(query_field) or "")
+    for number, row in enumerate(rows):
+        where = rows.where(number)
+        query = _query(row, query_field, where)
         key = normalize_text(query).casefold()
         if not key:
             empty += 1
             continue
         qid = "q" + hashlib.sha1(key.encode()).hexdigest()[:12]
         texts.setdefault(qid, normalize_text(query))
-        grade = _grade(row, grade_field, log, number)
-        value = row[doc_field]
-        for doc in value if isinstance(value, list) else [value]:
-            if str(doc) not in known:
+        grade = _grade(row, grade_field, where)
+        for doc in _documents(row, doc_field, where):
+            if doc not in known:
                 unknown += 1
                 continue
             judged = qrels.setdefault(qid, {})
-            judged[str(doc)] = max(grade, judged.get(str(doc), 0))
+            judged[doc] = max(grade, judged.get(doc, 0))
     qrels = {qid: judged for qid, judged in qrels.items() if any(g > 0 for g in judged.values())}
     if not qrels:
         raise InputError(f"{log}: no judgement names a document of the corpus ({unknown} did not).")
@@ -146,11 +147,41 @@ def build_benchmark(
     )
 
 
-def _grade(row: dict[str, Any], field: str | None, log: str | Path, number: int) -> int:
+def _query(row: dict[str, Any], field: str, where: str) -> str:
+    """The query of a log row: a string (null or missing is an empty query, counted and left out)."""
+    value = row.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {field!r} must be a string (the query), got {type(value).__name__} {value!r:.80}.")
+    return value
+
+
+def _documents(row: dict[str, Any], field: str, where: str) -> list[str]:
+    """The document ids a log row judges: one id (a string or whole number) or a list of them."""
+    if field not in row or row[field] is None:
+        raise InputError(f"{where}: no {field!r} (the relevant document id).")
+    value = row[field]
+    ids = value if isinstance(value, list) else [value]
+    wrong = [doc for doc in ids if isinstance(doc, bool) or not isinstance(doc, str | int)]
+    if wrong or not ids:
+        raise InputError(
+            f"{where}: {field!r} must be a document id (a string or whole number) or a non-empty list of them, "
+            f"got {value!r:.80}."
+        )
+    return [str(doc) for doc in ids]
+
+
+def _grade(row: dict[str, Any], field: str | None, where: str) -> int:
+    """The grade of a log row: a whole number (1 when there is no grade field)."""
     if field is None:
         return 1
     value = row.get(field)
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{log}: record {number} has grade {value!r}, not an integer.") from None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise InputError(f"{where}: grade {field!r} is {value!r:.80}, not a whole number.")

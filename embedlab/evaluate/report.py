@@ -36,8 +36,14 @@ font-weight:600}.same{color:#777}.ci{color:#777;font-size:.85em}.hit{background:
 
 
 def write_html(report: EvaluationReport, path: str | Path) -> Path:
-    """Render ``report`` to one HTML file at ``path``."""
-    path = Path(path)
+    """Render ``report`` to one HTML file at ``path``.
+
+    Raises:
+        InputError: ``path`` is a folder, or a file stands where one of its folders should be.
+    """
+    from embedlab.io import writable_path
+
+    path = writable_path(path, (".html", ".htm"))
     path.write_text(render_html(report), encoding="utf-8")
     return path
 

@@ -138,14 +138,18 @@ class EvaluationReport:
         }
 
     def save(self, out: str | Path) -> dict[str, Path]:
-        """Write ``results.json`` and ``report.html`` into ``out``; return their paths."""
-        from embedlab.evaluate.report import write_html
+        """Write ``results.json`` and ``report.html`` into the folder ``out`` (made if missing); return their paths.
 
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        results = folder / "results.json"
-        results.write_text(json.dumps(self.to_dict(), indent=1))
-        return {"results": results, "report": write_html(self, folder / "report.html")}
+        Raises:
+            InputError: ``out`` (or a folder above it) is a file, or one of the two names is a folder; checked
+                before anything is written.
+        """
+        from embedlab.evaluate.report import write_html
+        from embedlab.io import writable_files
+
+        results, page = writable_files(out, "results.json", "report.html")
+        results.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        return {"results": results, "report": write_html(self, page)}
 
 
 def run_evaluation(

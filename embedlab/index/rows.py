@@ -60,10 +60,24 @@ class Rows:
         Raises:
             IndexDataError: the table is missing although rows were written, or cannot be opened.
         """
-        table = self._open()
+        try:
+            table = self._open()
+            settled = table is not None or self.settings.get("next_label", 0) == 0
+        except IndexDataError:
+            table, settled = None, False  # a table that another writer is making reads as damaged: look again
+        if not settled:
+            table = self._open_when_made()
         if table is None and self.settings.get("next_label", 0) > 0:
             raise IndexDataError(self._missing(f"{self.folder / 'lance'} holds no '{TABLE}' table"))
         return table
+
+    def _open_when_made(self) -> Any:
+        """:meth:`_open` once no writer is making the table (the first commit makes it under the writers' lock)."""
+        try:
+            with self.labels.locked():
+                return self._open()
+        except OSError:  # a read-only index: nobody is making its table
+            return self._open()
 
     def snapshot(self) -> Any:
         """The table pinned at its latest version (reads of it all see that version)."""
@@ -140,13 +154,38 @@ class Rows:
         }
 
     def commit(self, rows: list[dict[str, Any]], ids: Sequence[str]) -> int:
-        """Write ``rows`` as the whole new version of documents ``ids``, in one commit; return the rows written."""
-        import pyarrow as pa
+        """Write ``rows`` as the whole new version of documents ``ids``, in one commit; return the rows written.
 
+        The first commit creates the table under the writers' lock (labels reserved under it too): of two
+        writers of a new index, one creates the table and the other merges into it, and no reader finds labels
+        handed out but no table. Unlocked, both created it, and one failed or overwrote the other's rows.
+        """
         if not rows:
             return 0
+        if self._handle is None:  # no table seen yet: make it, or wait for the writer making it
+            with self.labels.locked():
+                if self._open() is None:
+                    data = self._data(rows, self.labels.reserve(len(rows), held=True))
+                    self._handle = self._db.create_table(TABLE, data=data, schema=data.schema)
+                    fulltext.refresh(self._handle)
+                    return len(rows)
+        data = self._data(rows, self.labels.reserve(len(rows)))  # before the commit: a crash leaves unused labels
+        table = self._open()
+        (
+            table.merge_insert("row_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
+            .execute(data)
+        )
+        fulltext.refresh(table)
+        return len(rows)
+
+    def _data(self, rows: list[dict[str, Any]], first: int) -> Any:
+        """``rows`` as an Arrow table of the index's schema, labelled ``first``, ``first + 1``..."""
+        import pyarrow as pa
+
         schema = self.schema()
-        first = self.labels.reserve(len(rows))  # before the commit: a crash only leaves unused labels
         for offset, row in enumerate(rows):
             row["label"] = first + offset
         vectors = np.stack([row["vector"] for row in rows]).astype(np.float32).reshape(-1)
@@ -156,20 +195,7 @@ class Rows:
             else pa.array([row[name] for row in rows], type=schema.field(name).type)
             for name in schema.names
         ]
-        data = pa.Table.from_arrays(arrays, schema=schema)
-        table = self._open()
-        if table is None:
-            table = self._handle = self._db.create_table(TABLE, data=data, schema=schema)
-        else:
-            (
-                table.merge_insert("row_id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(f"doc_id IN ({sql_list(ids)})")
-                .execute(data)
-            )
-        fulltext.refresh(table)
-        return len(rows)
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents (all their chunks) by id; return how many rows were removed."""
@@ -307,6 +333,8 @@ def _metadata_value(value: Any, kind: str, name: str, doc_id: str) -> Any:
         return None
     try:
         if kind == "string":
+            if not isinstance(value, str | int | float | bool):  # str() of a list or an object is no value
+                raise ValueError("not a string, number or boolean")
             return str(value)
         if kind == "bool":
             if isinstance(value, bool):

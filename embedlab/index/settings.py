@@ -21,7 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -188,18 +188,22 @@ class Labels:
         self.folder = folder
         self.settings = settings
 
-    def reserve(self, count: int, *, above: int = -1) -> int:
+    def reserve(self, count: int, *, above: int = -1, held: bool = False) -> int:
         """Reserve ``count`` new labels, all greater than ``above``; return the first.
 
         A lock file serialises the read-modify-write of ``index.json``, so the accelerator can tell a new row
-        from a replaced one by its label alone.
+        from a replaced one by its label alone. ``held``: the caller holds :meth:`locked` already.
         """
-        with _locked(self.folder / ".labels.lock"):
+        with nullcontext() if held else self.locked():
             stored = self._stored()
             first = max(int(stored.get("next_label", 0)), int(self.settings.get("next_label", 0)), above + 1)
             stored["next_label"] = self.settings["next_label"] = first + count
             write_json(self.folder / "index.json", stored)
         return first
+
+    def locked(self) -> AbstractContextManager[None]:
+        """The lock of the index's writers, across processes: held to reserve labels and to create the table."""
+        return _locked(self.folder / ".labels.lock")
 
     def in_use(self, highest: int) -> None:
         """Make sure no label up to ``highest`` (seen in the table) is handed out again.

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.encode import Encoder
+from embedlab.encode.documents import check_window
 from embedlab.encode.text import with_title
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
@@ -132,12 +133,14 @@ class Index:
 
         Raises:
             InputError: ``path`` is a file or already holds something (another process's new index
-                included), a metadata field name is reserved, or a type is unknown.
+                included), a metadata field name is reserved, a type is unknown, ``chunk_tokens`` is under 1
+                or ``overlap`` is negative or not smaller than it.
         """
         folder = Path(path)
         check_free(folder)  # before loading the model; claim() decides, atomically
         fields = check_fields(metadata_fields)
         check_ann(ann, ef_search)
+        check_window(chunk_tokens, overlap)
         encoder = _encoder(model)
         ann_settings = {"mode": ann, "m": M, "ef_construction": EF_CONSTRUCTION, "ef_search": ef_search}
         settings = new_settings(encoder.info, normalized=encoder.normalize, chunk=chunk, chunk_tokens=chunk_tokens,

@@ -97,13 +97,17 @@ class OptimizeReport:
         return {**asdict(self), "candidates": [asdict(c) for c in self.candidates]}
 
     def save(self, out: str | Path) -> Path:
-        """Write ``results.json`` and ``report.html`` into ``out``; return the HTML path."""
+        """Write ``results.json`` and ``report.html`` into ``out``; return the HTML path.
+
+        Raises:
+            InputError: ``out`` (or a folder above it) is a file, or one of the two names is a folder.
+        """
+        from embedlab.io import writable_files
         from embedlab.optimize.report import write_html
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        return write_html(self, out / "report.html")
+        results, page = writable_files(out, "results.json", "report.html")
+        results.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        return write_html(self, page)
 
 
 def optimize(

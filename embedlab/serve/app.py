@@ -43,7 +43,7 @@ from starlette.requests import ClientDisconnect
 from embedlab import __version__
 from embedlab.encode import Encoder
 from embedlab.encode.text import prepare_texts
-from embedlab.errors import EmbedlabError
+from embedlab.errors import EmbedlabError, InputError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
@@ -83,6 +83,21 @@ class ServeConfig:
     timeout: float = 30.0
     cache: bool = False
     cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refuse limits that would serve nothing (``max_batch=0`` started a server that never encoded).
+
+        Raises:
+            InputError: a count under 1, a time that is not positive, or a negative ``max_wait``.
+        """
+        counts = {"max_inputs": self.max_inputs, "max_chars": self.max_chars, "max_body_bytes": self.max_body_bytes,
+                  "max_batch": self.max_batch}  # fmt: skip
+        times = {"body_timeout": self.body_timeout, "timeout": self.timeout}
+        bad = [f"{name}={value!r} (at least 1)" for name, value in counts.items() if not value >= 1]
+        bad += [f"{name}={value!r} (more than 0)" for name, value in times.items() if not value > 0]
+        bad += [f"max_wait={self.max_wait!r} (at least 0)"] if not self.max_wait >= 0 else []
+        if bad:
+            raise InputError(f"Server limits out of range: {', '.join(bad)}.")
 
 
 def load_api_keys(*, env: str = "EMBEDLAB_API_KEYS", path: str | Path | None = None) -> frozenset[str]:

@@ -47,6 +47,20 @@ def test_overlap_must_be_smaller_than_the_window(model: EmbeddingModel) -> None:
         chunk_text("some text", model.st.tokenizer, 10, overlap=10)
 
 
+@pytest.mark.parametrize(
+    ("max_tokens", "overlap", "message"),
+    [(0, 0, "max_tokens must be"), (-3, 0, "max_tokens must be"), (4, 4, "smaller than max_tokens"),
+     (4, 9, "smaller than max_tokens"), (4, -1, "overlap must be"), (None, -1, "overlap must be")],
+)  # fmt: skip
+def test_a_window_of_no_tokens_or_a_bad_overlap_is_refused_before_encoding(
+    encoder: Encoder, max_tokens: int | None, overlap: int, message: str
+) -> None:
+    # max_tokens=0 used to fall back to the model's limit silently; -3 and (4, 4) blamed "the title and prompt".
+    for encode in (encoder.encode_documents, encoder.encode_chunks):
+        with pytest.raises(InputError, match=message):
+            encode(["some text to cut"], max_tokens=max_tokens, overlap=overlap)
+
+
 def test_short_document_is_one_chunk_equal_to_plain_encoding(encoder: Encoder) -> None:
     docs = encoder.encode_documents(["Short document."])
     assert len(docs.chunks) == 1

@@ -57,3 +57,43 @@ def test_mapping_form_grades_and_refusals(tmp_path: Path) -> None:
         build_benchmark(corpus, log, tmp_path / "d")
     with pytest.raises(InputError, match="fractions"):
         build_benchmark(corpus, log, tmp_path / "e", dev=0.5, test=0.5)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"query": ["x", "y"], "doc_id": "d2"}, r"log.jsonl:2: 'query' must be a string .* got list"),
+        ({"query": {"text": "x"}, "doc_id": "d2"}, r"log.jsonl:2: 'query' must be a string"),
+        ({"query": "beta"}, r"log.jsonl:2: no 'doc_id'"),
+        ({"query": "beta", "doc_id": None}, r"log.jsonl:2: no 'doc_id'"),
+        ({"query": "beta", "doc_id": {"id": "d2"}}, r"log.jsonl:2: 'doc_id' must be a document id"),
+        ({"query": "beta", "doc_id": [["d2"]]}, r"log.jsonl:2: 'doc_id' must be a document id"),
+        ({"query": "beta", "doc_id": []}, r"log.jsonl:2: 'doc_id' must be a document id"),
+        ({"query": "beta", "doc_id": "d2", "g": 1.5}, r"log.jsonl:2: grade 'g' is 1.5, not a whole number"),
+        ({"query": "beta", "doc_id": "d2", "g": True}, r"log.jsonl:2: grade 'g' is True"),
+    ],
+)
+def test_a_wrong_typed_log_row_is_refused_with_its_line(tmp_path: Path, bad: dict[str, object], message: str) -> None:
+    # A list query used to become the query text "['x', 'y']", a dict id a dropped "unknown document", a grade
+    # of 1.5 grade 1, and a row without the id field a KeyError traceback.
+    rows = [{"query": "alpha", "doc_id": "d1", "g": 1}, {"g": 1, **bad}, {"query": "gamma", "doc_id": 3, "g": "2"}]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        build_benchmark(_corpus(tmp_path / "corpus.jsonl"), log, tmp_path / "bench", grade_field="g")
+    assert not (tmp_path / "bench").exists()
+
+
+def test_whole_number_ids_and_grades_of_any_spelling_are_read(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n" for i in range(4)), "utf-8")
+    rows = [{"query": "a", "doc_id": 1, "g": 2.0}, {"query": "b", "doc_id": [2, "3"], "g": "1"}, {"query": None,
+            "doc_id": 0, "g": 1}]  # fmt: skip
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    summary = build_benchmark(corpus, log, tmp_path / "bench", grade_field="g", dev=0.0, test=0.5)
+    assert (summary.judgements, summary.dropped_empty_queries) == (3, 1)
+    qrels = "".join((tmp_path / "bench" / "qrels" / f"{s}.tsv").read_text() for s in ("train", "test"))
+    assert sorted(line.split("\t", 1)[1] for line in qrels.splitlines() if "score" not in line) == [
+        "1\t2", "2\t1", "3\t1"
+    ]  # fmt: skip

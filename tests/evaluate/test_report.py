@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from embedlab import EmbeddingModel
+from embedlab import EmbeddingModel, InputError
 from embedlab.cli import app
 from embedlab.demo import stdlib_docstrings
 from embedlab.evaluate import RetrievalBenchmark
@@ -78,6 +78,22 @@ def test_json_and_html_are_written(report: EvaluationReport, tmp_path: Path) -> 
     assert len(images) == 2  # bar chart and per-query scatter
     assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
     assert "▼ worse" in page and "Worst queries" in page
+
+
+def test_saving_onto_a_file_or_over_a_folder_is_refused_and_touches_nothing(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    # A file at the output path used to raise FileExistsError from mkdir (a traceback in the CLI).
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me", encoding="utf-8")
+    for out in (taken, taken / "below"):
+        with pytest.raises(InputError, match=r"taken.txt is a file, not a folder"):
+            report.save(out)
+    assert taken.read_text(encoding="utf-8") == "keep me"
+    (tmp_path / "out" / "report.html").mkdir(parents=True)  # a folder where the page goes: nothing written
+    with pytest.raises(InputError, match=r"report.html is a folder"):
+        report.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason=MISSING)

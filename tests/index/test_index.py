@@ -203,6 +203,16 @@ def test_unknown_search_option_is_named(index: Index) -> None:
         index.search("cat", k=1, rerank_topp=3)
 
 
+@pytest.mark.parametrize(("chunk_tokens", "overlap"), [(0, 0), (-1, 0), (8, 8), (8, -2)])
+def test_a_bad_chunk_window_is_refused_at_create_and_writes_nothing(
+    tmp_path: Path, encoder: Encoder, chunk_tokens: int, overlap: int
+) -> None:
+    # It used to be saved in index.json and fail only at the first add (chunk_tokens=0 meant "the default").
+    with pytest.raises(InputError, match=r"max_tokens|overlap"):
+        Index.create(tmp_path / "i", encoder, chunk_tokens=chunk_tokens, overlap=overlap)
+    assert not (tmp_path / "i").exists()
+
+
 def test_typed_metadata_with_missing_values_and_clear_type_errors(tmp_path: Path, encoder: Encoder) -> None:
     index = Index.create(tmp_path / "i", encoder, metadata_fields={"lang": "string", "year": "int"})
     index.add([{"id": "a", "text": "first text", "lang": None, "year": 2020}])  # a null first value
@@ -211,6 +221,9 @@ def test_typed_metadata_with_missing_values_and_clear_type_errors(tmp_path: Path
     assert [h.doc_id for h in index.search("text", k=5, filter="lang = 'en'")] == ["b"]
     with pytest.raises(InputError, match=r"metadata 'year' = 2020.5 is not int"):
         index.add([{"id": "c", "text": "third", "year": 2020.5}])
+    for value in ({"code": "en"}, ["en", "fr"]):  # used to be stored as the string "{'code': 'en'}"
+        with pytest.raises(InputError, match=r"metadata 'lang' = .* is not string \(not a string, number or boolean"):
+            index.add([{"id": "c", "text": "third", "lang": value}])
     with pytest.raises(InputError, match="Unknown metadata types"):
         Index.create(tmp_path / "j", encoder, metadata_fields={"x": "date"})
     with pytest.raises(InputError, match="filter"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -14,6 +15,9 @@ import pytest
 from embedlab import Encoder, InputError
 from embedlab.errors import IndexDataError
 from embedlab.index import Index
+from embedlab.index.rows import Rows
+from embedlab.index.settings import read_settings
+from tests.index.writers import add_at_once
 from tests.serve.conftest import free_port
 
 DOCS = [{"id": "cat", "text": "The cat sleeps on the warm windowsill."}, {"id": "bake", "text": "Bake the bread."}]
@@ -58,6 +62,25 @@ def test_two_builds_of_one_new_folder_at_once_leave_one_whole_index(tmp_path: Pa
     ids = {hit.doc_id for hit in index.search("document", k=100)}
     assert ids == {f"{winner}{i}" for i in range(30)}  # the winner's rows, whole; none of the loser's
     assert sorted(path.name for path in target.iterdir()) == [".labels.lock", "index.json", "lance"]
+
+
+def test_two_first_adds_at_once_to_an_empty_index_keep_all_documents(tmp_path: Path, encoder: Encoder) -> None:
+    # Both writers found no table and both created it: one failed ("Table 'chunks' already exists") or, worse,
+    # overwrote the other's rows while both exited 0 (in about half of the rounds before the fix).
+    folders = [Index.create(tmp_path / f"index-{n}", encoder).path for n in range(6)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    writers = [context.Process(target=add_at_once, args=(folders, name, barrier)) for name in ("a", "b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=180)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+    for folder in folders:
+        table = Rows(folder, read_settings(folder)).table().to_arrow()
+        assert sorted(table.column("doc_id").to_pylist()) == ["a0", "a1", "b0", "b1"], folder
+        assert sorted(table.column("label").to_pylist()) == [0, 1, 2, 3]  # labels reserved once each
+        assert len(Index.open(folder, encoder)) == 4
 
 
 def test_a_failed_build_removes_only_what_it_made(tmp_path: Path, encoder: Encoder) -> None:

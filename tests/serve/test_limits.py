@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from embedlab import EmbeddingModel, EmbedlabError, Encoder
+from embedlab import EmbeddingModel, EmbedlabError, Encoder, InputError
 from embedlab.serve import ServeConfig, create_app, load_api_keys
 
 from .conftest import running
@@ -68,3 +69,14 @@ def test_serve_with_a_missing_key_file_exits_2(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "missing" in err and "serving on" not in err
+
+
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [({"max_batch": 0}, "max_batch=0"), ({"max_wait": -0.005}, "max_wait=-0.005"), ({"timeout": 0}, "timeout=0"),
+     ({"max_inputs": -1, "body_timeout": float("nan")}, "max_inputs=-1 (at least 1), body_timeout=nan")],
+)  # fmt: skip
+def test_limits_that_would_serve_nothing_are_refused(limits: dict[str, float], named: str) -> None:
+    # `embedlab serve --max-batch 0` used to start a server whose batcher never encoded.
+    with pytest.raises(InputError, match=re.escape(named)):
+        ServeConfig(**limits)  # type: ignore[arg-type]
