@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from embedlab.adapt.base import trainable
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.encode import Encoder
@@ -133,7 +134,7 @@ def adapt_auto(
     if out.exists():  # before minutes of work, not after
         raise InputError(f"{out} already exists; choose another output folder.")
     test = load_beir(root, split="test")
-    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    base_model = trainable(base)
     train, dev = _train_dev(root, test, seed)
     n_pairs = train.n_pairs if train else 0
     chosen, reason = choose_strategy(n_pairs)
