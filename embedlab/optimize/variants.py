@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from embedlab.adapt.data import TrainingSet
-    from embedlab.models import EmbeddingModel
+    from embedlab.models import EmbeddingModel, ModelInfo
     from embedlab.registry import Lineage
 
 Kind = Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8", "static"]
@@ -162,6 +162,19 @@ def read_variant(path: str | Path) -> VariantInfo | None:
 
     lineage = read_lineage(path)
     return VariantInfo.from_dict(lineage.variant) if lineage is not None and lineage.variant else None
+
+
+def runtime(info: ModelInfo) -> dict[str, str | None]:
+    """How a loaded model runs, as a server shows it.
+
+    ``backend``: torch, onnx, openvino or static; ``quantization``: int8 or none; ``variant``: the kind of
+    variant (:data:`KINDS`), ``None`` for a model that is no variant.
+    """
+    variant = read_variant(info.path) if info.path else None
+    backend = "static" if "StaticEmbedding" in info.modules else info.backend
+    if variant is None:
+        return {"backend": backend, "quantization": "none", "variant": None}
+    return {"backend": backend, "quantization": "int8" if variant.quantized else "none", "variant": variant.kind}
 
 
 def backend_files(st: SentenceTransformer) -> list[Path]:
