@@ -94,7 +94,8 @@ class VariantInfo:
         """Whether this variant may encode queries for vectors made by the model ``fingerprint``.
 
         Yes for its source when its parity record passed (its vectors agree with the source's); an index
-        then keeps its source fingerprint and records the variant beside it.
+        built by the source then keeps its fingerprint and declares the variant as the encoder of its
+        queries (:func:`embedlab.index.compat.query_encoder`).
         """
         return fingerprint == self.source_fingerprint and bool(self.parity.get("passed"))
 
