@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from embedlab.errors import MissingExtraError, ModelChecksumError, ModelNotFoundError
+from embedlab.errors import ModelChecksumError, ModelNotFoundError
 from embedlab.verified import (
     DEFAULT_ALIASES,
     DEFAULT_MODEL_NAME,
@@ -134,6 +134,9 @@ def load_model(
             fingerprint differ from its pins.
         ModelNotFoundError: no such directory, a hub id that is neither cached nor reachable, or a
             folder that does not load as a model.
+        MissingExtraError: a variant (:mod:`embedlab.optimize`) whose backend's extra is not installed.
+        VariantError: an int8 variant quantised for an instruction set this CPU lacks (an OpenVINO int8
+            one only warns: it runs, slower).
 
     Example:
         >>> model = load_model()  # the verified bundled all-MiniLM-L6-v2
@@ -310,10 +313,9 @@ def _load_sentence_transformer(path: Path, device: str | None) -> SentenceTransf
 
     from embedlab.optimize.variants import load_kwargs  # the backend a saved variant runs on
 
+    kwargs = load_kwargs(path)  # a missing extra, or an int8 variant this CPU cannot run: said as such
     try:
-        return SentenceTransformer(str(path), device=device, local_files_only=True, **load_kwargs(path))
-    except MissingExtraError:  # the folder is fine; the backend it needs is not installed
-        raise
+        return SentenceTransformer(str(path), device=device, local_files_only=True, **kwargs)
     except Exception as exc:  # damaged files fail in many libraries' own classes (safetensors, torch, json...)
         raise ModelNotFoundError(
             f"{path} is not a loadable sentence-transformers or transformers model "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from embedlab.adapt.base import trainable
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.adapt.losses import loss_spec
@@ -32,7 +33,7 @@ from embedlab.atomic import replace_folder
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import RetrievalBenchmark
-from embedlab.models import EmbeddingModel, load_model
+from embedlab.models import EmbeddingModel
 from embedlab.registry import write_lineage
 
 
@@ -194,7 +195,7 @@ def augmented_sbert(
             f"Augmented SBERT trains on scored pairs: use loss cosent, cosine or contrastive, not {config.loss}."
         )
     started = time.perf_counter()
-    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    base_model = trainable(base)
     encoder = Encoder(base_model, cache=True, show_progress=show_progress)
     out = Path(out).expanduser().resolve()
     ce_path = Path(cross_encoder) if cross_encoder else out.with_name(f"{out.name}-cross-encoder")

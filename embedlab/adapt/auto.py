@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from embedlab.adapt.base import trainable
 from embedlab.adapt.data import TrainingSet, load_training
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.encode import Encoder
@@ -132,7 +133,7 @@ def adapt_auto(
     if out.exists():  # before minutes of work, not after
         raise InputError(f"{out} already exists; choose another output folder.")
     test = load_beir(root, split="test")
-    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    base_model = trainable(base)
     train: TrainingSet | None = None
     dev: RetrievalBenchmark | TrainingSet | None = None
     if has_split(root, "train"):

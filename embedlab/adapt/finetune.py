@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from embedlab.adapt.base import trainable
 from embedlab.adapt.data import TrainingSet
 from embedlab.adapt.losses import Loss, loss_spec
 from embedlab.adapt.negatives import Strategy, curriculum, mine_negatives
@@ -45,7 +46,7 @@ from embedlab.atomic import write_file, write_json
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import RetrievalBenchmark
-from embedlab.models import EmbeddingModel, describe, fingerprint, load_model
+from embedlab.models import EmbeddingModel, describe, fingerprint
 from embedlab.registry import Lineage, data_hash, save_model
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def finetune(
     out = Path(out).expanduser().resolve()
     if out.exists():
         raise InputError(f"{out} already exists; choose another output folder.")
-    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    base_model = trainable(base)
     if config.matryoshka_dims and max(config.matryoshka_dims) > base_model.info.dimension:
         raise InputError(f"matryoshka_dims {config.matryoshka_dims} exceed the dimension {base_model.info.dimension}.")
     hashed = _data_hash(train)

@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from embedlab.adapt.base import trainable
 from embedlab.adapt.finetune import AdaptResult
 from embedlab.adapt.text import split_sentences
 from embedlab.encode.text import quiet_loggers
 from embedlab.errors import InputError, ModelNotFoundError
-from embedlab.models import EmbeddingModel, load_model
+from embedlab.models import EmbeddingModel
 from embedlab.registry import Lineage, data_hash, save_model
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def tsdae(
     if not 0.0 <= noise < 1.0:
         raise InputError(f"noise must be in [0, 1), got {noise}.")
     started = time.perf_counter()
-    base_model = base if isinstance(base, EmbeddingModel) else load_model(base)
+    base_model = trainable(base)
     transformer_dir = _transformer_dir(base_model)
     out = Path(out).expanduser().resolve()
     base_dir = Path(base_model.info.path).resolve()

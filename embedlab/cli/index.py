@@ -28,6 +28,12 @@ IndexDir = Annotated[Path, typer.Argument(help="The index folder.")]
 InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl, .csv, .tsv, .parquet or .txt.")]
 TextField = Annotated[str | None, typer.Option(help="Text field (default: text).")]
 IdField = Annotated[str | None, typer.Option(help="Id field (default: id or _id).")]
+QueryModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="What encodes the queries: the index's model (default) or a variant of it (optimize)."
+    ),
+]
 MetadataOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -104,13 +110,14 @@ def index_search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("-k", help="How many documents.")] = 10,
     *,
+    model: QueryModel = None,
     as_json: JsonOption = False,
     **options: Any,
 ) -> None:
     """Search an index, optionally reranking the first results with a cross-encoder."""
     from embedlab.index import Index
 
-    hits = Index.open(path).search(query, k, **options)
+    hits = Index.open(path, model).search(query, k, **options)
     if as_json:
         print_json([hit.__dict__ for hit in hits])
         return
@@ -122,8 +129,8 @@ def index_search(
 
 
 @index_app.command("info")
-def index_info(path: IndexDir) -> None:
-    """Show an index's model, settings and size."""
+def index_info(path: IndexDir, model: QueryModel = None) -> None:
+    """Show an index's model, settings and size, and what would encode its queries."""
     from embedlab.index import Index
 
-    print_json(Index.open(path).info())
+    print_json(Index.open(path, model).info())

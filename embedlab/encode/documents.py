@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from embedlab.encode.text import prepare_texts, quiet_tokenizer, tokenizer_lock, with_title
 from embedlab.errors import InputError
+from embedlab.models import UNLIMITED_TOKENS
 
 if TYPE_CHECKING:
     from embedlab.encode.encoder import Encoder, Precision
@@ -228,6 +229,15 @@ def _chunk_and_encode(
                       max_chars=None)  # fmt: skip
     except InputError as exc:
         raise InputError(f"Titles: {exc}") from None
+    if encoder.model.max_seq_length >= UNLIMITED_TOKENS:  # a static model reads whole texts: nothing to cut
+        if max_tokens is not None:
+            raise InputError(f"{encoder.info.name} reads whole texts (no token limit): leave max_tokens unset.")
+        per_document = [_whole(documents[index], title, index) for index, title in enumerate(title_list)]
+        _check_empty(encoder, per_document)
+        encoded = _encode(encoder, per_document, range(len(documents)))
+        counted = [[replace(chunk, n_tokens=int(encoded[index][1][0])) for chunk in doc_chunks]
+                   for index, doc_chunks in enumerate(per_document)]  # fmt: skip
+        return _joined(encoder, counted, encoded)
     tokenizer = encoder.model.st.tokenizer
     named = list(dict.fromkeys(t for t in title_list if t))
     with tokenizer_lock(tokenizer), quiet_tokenizer():
@@ -248,9 +258,7 @@ def _chunk_and_encode(
 
     budgets = [limit - title_tokens.get(title or "", 0) if max_tokens is None else max_tokens for title in title_list]
     per_document = [windows(index, budget) for index, budget in enumerate(budgets)]
-    for index, doc_chunks in enumerate(per_document):
-        if not doc_chunks and encoder.on_empty == "error":
-            raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
+    _check_empty(encoder, per_document)
     encoded = _encode(encoder, per_document, range(len(documents)))
     # Text normalisation (NFKC) can add tokens ("½" -> "1⁄2"): re-cut the documents whose chunks overflow.
     for _ in range(_REFITS):
@@ -262,11 +270,30 @@ def _chunk_and_encode(
             budgets[index] = min(budgets[index] - 1, budgets[index] * encoder.model.max_seq_length // longest)
             per_document[index] = windows(index, budgets[index])
         encoded.update(_encode(encoder, per_document, overflow))
+    return _joined(encoder, per_document, encoded)
+
+
+def _whole(text: str, title: str | None, index: int) -> list[Chunk]:
+    """A whole document as its one chunk (blanks at its ends left out; tokens counted when encoded), or none."""
+    start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+    return [Chunk(index, 0, start, end, text[start:end], 0, title)] if end > start else []
+
+
+def _check_empty(encoder: Encoder, per_document: list[list[Chunk]]) -> None:
+    for index, doc_chunks in enumerate(per_document):
+        if not doc_chunks and encoder.on_empty == "error":
+            raise InputError(f"Document {index} is empty; remove it or use on_empty='zero'.")
+
+
+def _joined(
+    encoder: Encoder, per_document: list[list[Chunk]], encoded: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> tuple[list[Chunk], np.ndarray]:
+    """All chunks in document order and their vectors (truncation warned about once)."""
     chunks = [chunk for doc_chunks in per_document for chunk in doc_chunks]
     vectors = np.zeros((0, encoder.info.dimension), np.float32)
-    if documents:
-        vectors = np.concatenate([encoded[index][0] for index in range(len(documents))])
-        encoder.warn_truncated(np.concatenate([encoded[index][1] for index in range(len(documents))]))
+    if per_document:
+        vectors = np.concatenate([encoded[index][0] for index in range(len(per_document))])
+        encoder.warn_truncated(np.concatenate([encoded[index][1] for index in range(len(per_document))]))
     return chunks, vectors
 
 

@@ -38,6 +38,7 @@ from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index import search as searching
 from embedlab.index.ann import Accelerator, SyncReport
+from embedlab.index.compat import query_encoder
 from embedlab.index.hits import Hit, fuse
 from embedlab.index.hnsw import EF_CONSTRUCTION, EF_SEARCH, M
 from embedlab.index.options import Mode, search_options
@@ -67,6 +68,8 @@ class Index:
     ) -> None:  # fmt: skip
         if isinstance(settings["metadata_fields"], list):  # every field declared as a string
             settings["metadata_fields"] = dict.fromkeys(settings["metadata_fields"], "string")
+        #: What encodes queries: the index's model, or a variant of it that passed parity (see ``compat``).
+        self.query_encoder = query_encoder(settings["model"], encoder.info)
         self.path = path
         self.encoder = encoder
         self.settings = settings
@@ -182,13 +185,16 @@ class Index:
     ) -> Index:
         """Open an index; with no model, load the one it was built with (by its recorded source).
 
+        ``model`` may also be a faster variant of the index's model whose parity passed
+        (:mod:`embedlab.index.compat`): it then encodes queries, and the index opens for search only.
         ``ann`` and ``ef_search`` override the ones saved with the index (see :meth:`create`). An index
         made before rows had labels gets them now (one commit); if that fails, the accelerator is off.
 
         Raises:
             InputError: no index at ``path`` or an unreadable or malformed ``index.json``.
             IndexDataError: its LanceDB data is missing or unreadable.
-            IndexMismatchError: ``model`` is not the model the index was built with.
+            IndexMismatchError: ``model`` is neither the model the index was built with nor a variant of it
+                that passed parity (the figures in the message).
         """
         folder = Path(path)
         settings = read_settings(folder)
@@ -196,7 +202,6 @@ class Index:
         if model is None:
             model = None if stored["source"] == "bundled" else stored["path"] or stored["name"]
         encoder = _encoder(model)
-        same_space(stored, encoder.info.to_dict(), what="the model given")
         index = cls(folder, encoder, settings, ann=ann, ef_search=ef_search)
         table = index._table()
         if table is not None and "label" not in table.schema.names and not index._rows.add_labels():
@@ -209,7 +214,12 @@ class Index:
         """Add or replace documents (dicts with ``id``, ``text``, optional ``title`` and metadata fields).
 
         Each batch of documents is one LanceDB commit. Returns the number of chunk rows written.
+
+        Raises:
+            IndexMismatchError: the index was opened with a variant of its model (documents' vectors come
+                from the index's own model; :mod:`embedlab.index.compat`).
         """
+        self._check_writable()
         written = 0
         pending: list[Mapping[str, Any]] = []
         for document in documents:
@@ -254,10 +264,11 @@ class Index:
         return self._rows.count("chunk = 0")  # every document has a chunk 0
 
     def info(self) -> dict[str, Any]:
-        """The stored settings with document and chunk counts."""
+        """The stored settings with document and chunk counts, and what encodes queries (``query_encoder``)."""
         ann = {"mode": self.ann, "ef_search": self.ef_search, **self._accelerator.status()}
         return {
             **self.settings,
+            "query_encoder": self.query_encoder,
             "documents": len(self),
             "chunks": self._rows.count(),
             "ann": {**self.settings.get("ann", {}), **ann},
@@ -354,6 +365,15 @@ class Index:
     def _table(self) -> Any:
         """The LanceDB table (one handle, always at its latest version), or ``None`` before the first add."""
         return self._rows.table()
+
+    def _check_writable(self) -> None:
+        variant = self.query_encoder["variant"]
+        if variant is not None:
+            raise IndexMismatchError(
+                f"{self.path} was opened with {self.query_encoder['model']}, a {variant['kind']} variant of its model "
+                f"{self.settings['model']['name']}: a variant encodes queries only, the documents' vectors come from "
+                "the index's model. Open the index with its model (no --model) to add documents."
+            )
 
     def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
         ids, texts = validate(documents)

@@ -32,7 +32,7 @@ from embedlab.evaluate.stats import paired_test
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.optimize.cpu import cpu_isa
 from embedlab.optimize.measure import measure_speed, sample, token_buckets
-from embedlab.optimize.parity import measure_parity
+from embedlab.optimize.parity import ParityRecord, measure_parity
 from embedlab.optimize.variants import KINDS, Kind, VariantInfo, build_variant, variant_lineage
 from embedlab.registry import ModelRegistry, save_folder, write_lineage
 
@@ -200,9 +200,7 @@ def optimize(
             variant = load_model(folder)
             candidate.backend, candidate.fingerprint, candidate.path = info.backend, variant.fingerprint, str(folder)
             progress(f"{kind}: parity")
-            record = measure_parity(_encode_fn(source), _encode_fn(variant), parity_query_texts, held)
-            info.parity = candidate.parity = record.to_dict()
-            write_lineage(folder, variant_lineage(info, variant.fingerprint, metrics={"parity": info.parity}))
+            candidate.parity = record_parity(folder, info, source, variant, parity_query_texts, held).to_dict()
             infos[kind] = info
             measure(candidate, variant, baseline)
         except EmbedlabError as error:  # a missing extra, an unsupported model: the others still run
@@ -214,6 +212,21 @@ def optimize(
         chosen = next(c for c in report.candidates if c.kind == report.chosen)
         report.saved = str(register(chosen, infos[chosen.kind], report, name, registry or ModelRegistry()))
     return report
+
+
+def record_parity(
+    folder: Path,
+    info: VariantInfo,
+    source: EmbeddingModel,
+    variant: EmbeddingModel,
+    queries: Sequence[str],
+    documents: Sequence[str],
+) -> ParityRecord:
+    """Measure the parity of the variant in ``folder`` with its source on held texts; store it in its lineage."""
+    record = measure_parity(_encode_fn(source), _encode_fn(variant), queries, documents)
+    info.parity = record.to_dict()
+    write_lineage(folder, variant_lineage(info, variant.fingerprint, metrics={"parity": info.parity}))
+    return record
 
 
 def quality(reference: RetrievalResult, result: RetrievalResult) -> dict[str, Any]:

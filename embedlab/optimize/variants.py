@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from embedlab.adapt.data import TrainingSet
-    from embedlab.models import EmbeddingModel
+    from embedlab.models import EmbeddingModel, ModelInfo
     from embedlab.registry import Lineage
 
 Kind = Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8", "static"]
@@ -95,7 +95,8 @@ class VariantInfo:
         """Whether this variant may encode queries for vectors made by the model ``fingerprint``.
 
         Yes for its source when its parity record passed (its vectors agree with the source's); an index
-        then keeps its source fingerprint and records the variant beside it.
+        built by the source then keeps its fingerprint and declares the variant as the encoder of its
+        queries (:func:`embedlab.index.compat.query_encoder`).
         """
         return fingerprint == self.source_fingerprint and bool(self.parity.get("passed"))
 
@@ -163,6 +164,19 @@ def read_variant(path: str | Path) -> VariantInfo | None:
 
     lineage = read_lineage(path)
     return VariantInfo.from_dict(lineage.variant) if lineage is not None and lineage.variant else None
+
+
+def runtime(info: ModelInfo) -> dict[str, str | None]:
+    """How a loaded model runs, as a server shows it.
+
+    ``backend``: torch, onnx, openvino or static; ``quantization``: int8 or none; ``variant``: the kind of
+    variant (:data:`KINDS`), ``None`` for a model that is no variant.
+    """
+    variant = read_variant(info.path) if info.path else None
+    backend = "static" if "StaticEmbedding" in info.modules else info.backend
+    if variant is None:
+        return {"backend": backend, "quantization": "none", "variant": None}
+    return {"backend": backend, "quantization": "int8" if variant.quantized else "none", "variant": variant.kind}
 
 
 def backend_files(st: SentenceTransformer) -> list[Path]:

@@ -196,7 +196,9 @@ class ApiError(Exception):
 
 def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAPI:
     """The FastAPI application for ``config`` (``encoder`` may be given to share a loaded model)."""
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+    from embedlab.optimize.variants import runtime
 
     encoder = encoder or Encoder(config.model, cache=config.cache or None, show_progress=False)
     name = config.served_name or encoder.info.name.rstrip("/").split("/")[-1]
@@ -207,6 +209,10 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))  # fmt: skip
     queue_depth = Gauge("embedlab_queue_depth", "Requests waiting for the encoder", registry=registry)
     cache_hits = Gauge("embedlab_cache_hits", "Texts served from the embedding cache", registry=registry)
+    served = {"id": name, "fingerprint": encoder.info.fingerprint, **runtime(encoder.info)}
+    Info("embedlab_model", "The served model and how it runs", registry=registry).info(
+        {key: str(value or "none") for key, value in {**served, "fingerprint": encoder.info.short_fingerprint}.items()}
+    )
     batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
                            on_batch=batch_sizes.observe)  # fmt: skip
     indexes = _open_indexes(config.indexes, encoder)  # before serving: a missing index fails the start
@@ -309,7 +315,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "embedlab"}]}
+        return {"object": "list", "data": [{**served, "object": "model", "created": 0, "owned_by": "embedlab"}]}
 
     @app.post("/v1/search")
     async def search(body: SearchRequest) -> dict[str, Any]:
