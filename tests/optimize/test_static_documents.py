@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from embedlab import Encoder, load_model
+from embedlab.encode.text import with_title
 from embedlab.errors import InputError
 
 LONG = "The nurse cares for patients on the ward. " * 300  # about 2,700 tokens: far over a transformer's limit
@@ -14,7 +15,7 @@ def test_a_static_variant_encodes_documents_whole_without_chunking(static_varian
     assert [(c.doc_index, c.chunk_index, c.start, c.end) for c in docs.chunks] == [(0, 0, 2, 2 + len(whole)),
                                                                                     (1, 0, 0, 6)]  # fmt: skip
     assert docs.chunks[0].text == whole and docs.chunks[0].n_tokens > 2500  # read whole, not cut or truncated
-    expected = encoder.encode([f"Ward: {whole}", "a chef"])  # the title before the text, as for any model
+    expected = encoder.encode([with_title("Ward", whole), "a chef"])  # the title before the text, as for any model
     np.testing.assert_allclose(docs.vectors, expected, atol=1e-6)
     np.testing.assert_allclose(docs.chunk_vectors, expected, atol=1e-6)
 
