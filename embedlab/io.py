@@ -399,7 +399,8 @@ def writable_folder(path: str | Path) -> Path:
     path = Path(path)
     blocking = next((folder for folder in (path, *path.parents) if folder.exists() and not folder.is_dir()), None)
     if blocking is not None:
-        raise InputError(f"{path}: {blocking} is a file, not a folder.")
+        raise InputError(f"{blocking} is a file, not a folder." if blocking == path else
+                         f"{path}: {blocking} is a file, not a folder.")  # fmt: skip
     return path
 
 

@@ -11,7 +11,7 @@ import pytest
 from embedlab import EmbeddingModel, InputError, read_embeddings, read_texts, write_embeddings
 from embedlab.adapt.data import read_training_pairs
 from embedlab.evaluate import load_pairs
-from embedlab.io import read_records, writable_files, writable_path
+from embedlab.io import read_records, writable_files, writable_folder, writable_path
 
 
 def test_txt_one_text_per_line_blank_lines_skipped(tmp_path: Path) -> None:
@@ -228,6 +228,9 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path: Pa
     with pytest.raises(InputError, match=r"file\.txt is a file, not a folder"):
         writable_path(tmp_path / "file.txt" / "sub" / "out.npy")
     assert (tmp_path / "file.txt").read_text() == "mine"
+    with pytest.raises(InputError) as refused:  # the path is named once when it is the file itself
+        writable_folder(tmp_path / "file.txt")
+    assert str(refused.value) == f"{tmp_path / 'file.txt'} is a file, not a folder."
 
 
 @pytest.mark.parametrize(

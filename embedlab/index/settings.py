@@ -134,6 +134,8 @@ def read_settings(folder: Path) -> dict[str, Any]:
         InputError: no ``index.json``, or one that is unreadable or not an index's settings.
     """
     path = folder / "index.json"
+    if folder.is_file():
+        raise InputError(f"{folder} is a file, not an index folder.")
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -117,6 +117,8 @@ def test_build_onto_a_file_is_a_clear_error(
     )
     assert code == 2 and "is a file, not a folder" in output, output
     assert (tmp_path / "a-file").read_text(encoding="utf-8") == "not a folder"
+    code, output = cli(monkeypatch, capsys, "index", "search", str(tmp_path / "a-file"), "anything")
+    assert code == 2 and "a-file is a file, not an index folder" in output, output  # not "unreadable (Not a dir...)"
 
 
 def test_deleted_lance_folder_is_missing_data_not_an_empty_index(built: Path, encoder: Encoder) -> None:
