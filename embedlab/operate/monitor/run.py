@@ -17,6 +17,7 @@ history since the last run. Fewer than ``min_queries`` skips the query signals, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,7 @@ def run_monitor(
     else:
         origin = "the query log given"
         if record:
-            history.log_queries([QueryRecord(time=0.0, query=q, source="log") for q in queries])
+            history.log_queries([QueryRecord(time=time.time(), query=q, source="log") for q in queries])
     drifted: list[dict[str, Any]] = []
     if len(queries) < min_queries:
         notes.append(f"{len(queries)} queries from {origin} (fewer than {min_queries}): query signals skipped.")
