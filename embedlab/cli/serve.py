@@ -41,6 +41,9 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Allow this CORS origin (repeat); off by default.")
     ] = None,
+    monitor_sample: Annotated[
+        float, typer.Option(help="Share of searches of a monitored index logged for 'embedlab monitor' (0: off).")
+    ] = 1.0,
 ) -> None:
     """Serve the OpenAI-compatible embeddings API (plus search, rerank, health and metrics)."""
     import uvicorn
@@ -53,7 +56,7 @@ def serve(
     config = ServeConfig(
         model=model, served_name=served_name, indexes=indexes, reranker=reranker,
         api_keys=load_api_keys(path=api_key_file), max_batch=max_batch, max_wait=max_wait_ms / 1000,
-        cache=cache, cors_origins=tuple(cors_origin or []),
+        cache=cache, cors_origins=tuple(cors_origin or []), monitor_sample=monitor_sample,
     )  # fmt: skip
     application = create_app(config)  # opens the indexes and the reranker: a bad one fails here, before serving
     err.print(f"embedlab serving on http://{host}:{port}/v1 ({'API keys required' if config.api_keys else 'no auth'})")

@@ -47,6 +47,7 @@ from embedlab.errors import EmbedlabError, InputError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
+from embedlab.serve.monitoring import ServedMonitors
 
 logger = logging.getLogger("embedlab.serve")
 
@@ -67,6 +68,8 @@ class ServeConfig:
         timeout: seconds a request may wait for its vectors.
         cache: use the persistent embedding cache.
         cors_origins: origins allowed by CORS; empty turns CORS off.
+        monitor_sample: the share of searches of a monitored index (one with ``embedlab monitor init``'s
+            baseline) logged to its monitor history; 0 turns the logging off.
     """
 
     model: str | None = None
@@ -83,6 +86,7 @@ class ServeConfig:
     timeout: float = 30.0
     cache: bool = False
     cors_origins: tuple[str, ...] = ()
+    monitor_sample: float = 1.0
 
     def __post_init__(self) -> None:
         """Refuse limits that would serve nothing (``max_batch=0`` started a server that never encoded).
@@ -96,6 +100,7 @@ class ServeConfig:
         bad = [f"{name}={value!r} (at least 1)" for name, value in counts.items() if not value >= 1]
         bad += [f"{name}={value!r} (more than 0)" for name, value in times.items() if not value > 0]
         bad += [f"max_wait={self.max_wait!r} (at least 0)"] if not self.max_wait >= 0 else []
+        bad += [f"monitor_sample={self.monitor_sample!r} (0 to 1)"] if not 0 <= self.monitor_sample <= 1 else []
         if bad:
             raise InputError(f"Server limits out of range: {', '.join(bad)}.")
 
@@ -217,13 +222,16 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
                            on_batch=batch_sizes.observe)  # fmt: skip
     indexes = _open_indexes(config.indexes, encoder)  # before serving: a missing index fails the start
     reranker = _load_reranker(config.reranker) if config.reranker else None
+    monitors = ServedMonitors(indexes, registry, sample=config.monitor_sample)  # searches of monitored indexes
     max_chars = min(config.max_chars, encoder.max_chars or config.max_chars)  # the stricter limit, per request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         batcher.start()
+        monitors.start()
         yield
         await batcher.stop()  # graceful: queued requests are answered first
+        monitors.stop()  # their searches' records are written
 
     app = FastAPI(title="embedlab", version=__version__, lifespan=lifespan)
     if config.cors_origins:
@@ -330,6 +338,7 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         hits = await asyncio.to_thread(
             index.search, body.query, body.k, **options, rerank=reranker if body.rerank else None
         )
+        monitors.log(body.index, body.query, hits)
         return {"object": "list", "data": [hit.__dict__ for hit in hits]}
 
     @app.post("/v1/rerank")
@@ -352,6 +361,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         queue_depth.set(batcher.depth)
+        if monitors.loggers:
+            await asyncio.to_thread(monitors.refresh)
         return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
 
     return app
