@@ -1,0 +1,55 @@
+"""``embedlab monitor init / run / report`` from the command line: exit codes, messages, the HTML page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from embedlab import EmbeddingModel, Encoder
+from embedlab.cli import app
+from embedlab.errors import InputError
+from embedlab.index import Index
+
+from .test_monitor_run import QUERIES, documents
+
+runner = CliRunner()
+
+
+def test_monitor_needs_exactly_one_canary_source(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["monitor", "init", str(tmp_path)])
+    assert isinstance(result.exception, InputError)  # main() turns it into "error: ..." and exit code 2
+    assert "either --canary FILE or --benchmark DIR" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_init_run_report(model: EmbeddingModel, tmp_path: Path) -> None:
+    Index.build(tmp_path / "index", documents(), Encoder(model, show_progress=False))
+    canary = tmp_path / "canary.jsonl"
+    rows = [{"query": q, "doc_id": [f"{topic}{j}" for j in range(3)]} for topic, qs in QUERIES.items() for q in qs]
+    canary.write_text("\n".join(json.dumps(row) for row in rows))
+    queries = tmp_path / "queries.txt"
+    queries.write_text("\n".join(row["query"] for row in rows))
+    index = str(tmp_path / "index")
+    init = runner.invoke(app, ["monitor", "init", index, "--canary", str(canary), "--min-score", "0.2"])
+    assert init.exit_code == 0, init.output
+    said = " ".join(init.output.split())
+    assert "baseline of 20 canary queries" in said and "threshold 0.2000" in said
+    same = runner.invoke(app, ["monitor", "run", index, "--queries", str(queries), "--permutations", "99", "--json"])
+    assert same.exit_code == 0, same.output  # the baseline's own queries: no alarm, exit 0
+    assert json.loads(same.output)["alarm"] is False
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(f"truck driver job number {i} in a warehouse" for i in range(30)))
+    drift = runner.invoke(app, ["monitor", "run", index, "--queries", str(other), "--permutations", "99"])
+    assert drift.exit_code == 1, drift.output  # an alarm: exit 1, for cron and CI
+    assert "ALARM" in drift.output
+    bad = runner.invoke(app, ["monitor", "run", index, "--alpha", "2"])
+    assert "between 0 and 1" in str(bad.exception)
+    page = tmp_path / "report.html"
+    report = runner.invoke(app, ["monitor", "report", index, "-o", str(page)])
+    assert report.exit_code == 0, report.output
+    text = page.read_text(encoding="utf-8")
+    assert "Latest run" in text and "ALARM" in text and "data:image/png;base64," in text
+    assert "truck driver job number" in text  # the queries that drifted most
