@@ -95,6 +95,7 @@ def _series(runs: list[Run]) -> str:
         axis.scatter(x[alarms], y[alarms], marker="x", s=60, color="#cf222e", zorder=3, label="alarm")
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("run", fontsize=8)
+        axis.xaxis.get_major_locator().set_params(integer=True)
         axis.tick_params(labelsize=7)
     for axis in list(axes.flat)[len(values) :]:
         axis.axis("off")
