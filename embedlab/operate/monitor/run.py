@@ -48,6 +48,7 @@ from embedlab.operate.monitor.history import History, QueryRecord
 from embedlab.operate.monitor.probes import PROBES, TOLERANCE, probe_check
 
 MIN_QUERIES = 20
+MAX_QUERIES = 1000  # current queries tested (a seeded sample of more): the MMD kernel is (reference + current)²
 DRIFTED_SHOWN = 10
 
 
@@ -166,8 +167,12 @@ def run_monitor(
     if len(queries) < min_queries:
         notes.append(f"{len(queries)} queries from {origin} (fewer than {min_queries}): query signals skipped.")
     else:
-        vectors = index.encoder.encode(list(queries))
         query_list = list(queries)
+        if len(query_list) > MAX_QUERIES:
+            chosen = np.random.default_rng(seed).choice(len(query_list), MAX_QUERIES, replace=False)
+            query_list = [query_list[i] for i in sorted(chosen)]
+            notes.append(f"{len(queries)} queries from {origin}: a sample of {MAX_QUERIES} tested.")
+        vectors = index.encoder.encode(query_list)
         found = query_signals(baseline, vectors, top_scores(index, vectors), alpha=alpha,
                               permutations=permutations, seed=seed)  # fmt: skip
         for signal in found:
