@@ -113,6 +113,8 @@ def drift(args: argparse.Namespace, encoder: Any) -> dict[str, Any]:
         results[name] = {"threshold": threshold}
         for mix, trials in ((0.0, args.trials), (0.1, args.detect_trials), (0.3, args.detect_trials),
                             (0.5, args.detect_trials)):  # fmt: skip
+            if not trials:
+                continue
             started = time.perf_counter()
             alarms = [
                 trial(pool, other, args.n, mix, threshold, args.permutations, rng, seed) for seed in range(trials)
