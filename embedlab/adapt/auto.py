@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -177,11 +178,12 @@ def adapt_auto(
             raise InputError(f"No train pairs: strategy {strategy!r} needs them; use {', '.join(WITHOUT_LABELS)}.")
         chosen, reason = strategy, f"chosen by the caller ({n_pairs} train pairs; the table says {chosen})"
     documents = _documents(root, test, corpus)
-    held_out, trust, synthetic = test, "", None
+    held_out, trust, synthetic, generation_seconds = test, "", None, 0.0
     adapted: AdaptResult
     if chosen == "doc2query":
         from embedlab.adapt.unlabelled import doc2query_training
 
+        started = time.perf_counter()
         data = doc2query_training(
             documents,
             encoder=Encoder(base_model, cache=True, show_progress=show_progress),
@@ -193,6 +195,7 @@ def adapt_auto(
             show_progress=show_progress,
         )
         train, synthetic, held_out, trust = data.train, data.report, data.held_out or test, data.trust
+        generation_seconds = round(time.perf_counter() - started, 1)
         reason += f"; LLM: {data.generator}"
     elif test is None:
         raise InputError(
@@ -225,7 +228,7 @@ def adapt_auto(
         )
     adapted.lineage.metrics["decision"] = decision.to_dict()
     if synthetic is not None:
-        adapted.lineage.data["doc2query"] = synthetic.to_dict()
+        adapted.lineage.data["doc2query"] = {**synthetic.to_dict(), "seconds": generation_seconds}
     write_lineage(adapted.path, adapted.lineage)
     files = evaluation.save(report_folder)
     if not decision.adapted and not keep_adapted:
