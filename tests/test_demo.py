@@ -65,7 +65,7 @@ def test_the_job_title_sample_ships_with_the_package_and_splits_by_label(tmp_pat
 
 @pytest.mark.slow
 def test_demo_adapts_to_job_titles_and_evaluates_on_held_out_titles(tmp_path: Path) -> None:
-    report = run_demo(tmp_path, limit=50, occupations=300, console=_log(tmp_path))
+    report = run_demo(tmp_path, limit=50, occupations=40, console=_log(tmp_path))
     adaptation = report["adaptation"]
     scores = adaptation["ndcg@10"]
     assert set(scores) == {"base", "adapted", "BM25"}
