@@ -6,8 +6,9 @@ lengths against the model's limit, encodes with chunking (cold cache, then warm)
 answers natural-language questions with the best-matching functions, lists near-duplicate docstrings,
 builds a LanceDB index and evaluates vector, BM25 and hybrid search on a benchmark made from the
 docstrings (first line as the query, the rest as its document) with confidence intervals, adapts the
-model to the docstrings (``adapt_auto`` on 70% of the queries) and evaluates base vs adapted on the other
-30% with a paired test, and saves the vectors, JSON reports, HTML reports, the adapted model with its
+model to job titles (the guidance's example: ESCO occupations and their alternative labels, a sample
+shipped in the package; ``adapt_auto`` on 70% of the labels) and evaluates base vs adapted vs BM25 on the
+other 30% with a paired test, and saves the vectors, JSON reports, HTML reports, the adapted model with its
 lineage, and a picture (a 2-D map of the corpus and the token-length histogram).
 
 Example:
@@ -19,7 +20,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import random
 import shutil
 import time
 import warnings
@@ -40,7 +40,7 @@ from embedlab.evaluate import RetrievalBenchmark
 from embedlab.evaluate.suite import SystemResult, build_report
 from embedlab.index import Index, Mode
 from embedlab.io import write_embeddings
-from embedlab.models import EmbeddingModel, load_model
+from embedlab.models import load_model
 from embedlab.plots import pyplot
 
 DEMO_MODULES = (
@@ -65,7 +65,6 @@ DEMO_QUERIES = (
 )
 
 _MIN_DOC_CHARS = 40
-_TEST_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -111,12 +110,18 @@ def _add(found: dict[str, Docstring], qualified: str, module: str, value: Any) -
 
 
 def run_demo(
-    out: Path, *, limit: int | None = None, adapt: bool = True, console: Console | None = None
+    out: Path,
+    *,
+    limit: int | None = None,
+    adapt: bool = True,
+    occupations: int | None = None,
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the demo, write its files into ``out`` and return the figures it printed.
 
-    ``adapt``: also fine-tune the model on part of the docstring benchmark and evaluate base vs adapted
-    on the rest (the longest step: a few minutes on two CPU cores).
+    ``adapt``: also fine-tune the model on job titles (:mod:`embedlab.demo_jobs`, the ESCO sample shipped
+    in the package, at most ``occupations`` of them) and evaluate base vs adapted vs BM25 on held-out
+    titles (the longest step: a few minutes on two CPU cores).
     """
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -196,8 +201,10 @@ def run_demo(
     report["evaluation"] = _evaluate(out, docs, encoder, console)
 
     if adapt:
-        console.rule("[bold]8. adapt the model to the docstrings, then prove it on held-out queries")
-        report["adaptation"] = _adapt(out, docs, model, console)
+        from embedlab.demo_jobs import adapt_job_titles
+
+        console.rule("[bold]8. adapt the model to a domain: job titles, then prove it on held-out titles")
+        report["adaptation"] = adapt_job_titles(out, model, console, occupations=occupations)
 
     console.rule("[bold]9. files")
     write_embeddings(out / "embeddings.parquet", [d.id for d in docs], vectors, info=info)
@@ -258,65 +265,6 @@ def _evaluate(out: Path, docs: list[Docstring], encoder: Encoder, console: Conso
     return {mode: result.ci["ndcg@10"].to_dict() for mode, result in results.items()} | {
         "hybrid_vs_vector": test.to_dict()
     }
-
-
-def _adapt(out: Path, docs: list[Docstring], model: EmbeddingModel, console: Console) -> dict[str, Any]:
-    """Write the docstring benchmark with a train/test split by query, run ``adapt_auto`` on it, report."""
-    from embedlab.adapt import adapt_auto
-
-    full = docstring_benchmark(docs)
-    # Inherited docstrings repeat word for word: drop repeated bodies and summaries, or a test query could
-    # have its exact document (or its own text) in the training split under another name.
-    bodies, summaries = Counter(full.corpus.values()), Counter(full.queries.values())
-    queries = {
-        q: text
-        for q, text in full.queries.items()
-        if summaries[text] == 1 and all(bodies[full.corpus[d]] == 1 for d in full.qrels[q])
-    }
-    bench = RetrievalBenchmark(
-        corpus={d: text for d, text in full.corpus.items() if bodies[text] == 1},
-        queries=queries,
-        qrels={q: full.qrels[q] for q in queries},
-        name=full.name,
-    )
-    folder = out / "benchmark"
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "qrels").mkdir(parents=True)
-    query_ids = sorted(bench.queries)
-    random.Random(0).shuffle(query_ids)
-    test = set(query_ids[: round(len(query_ids) * _TEST_SHARE)])
-    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in bench.corpus.items())
-    with open(folder / "queries.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"_id": q, "text": t}) + "\n" for q, t in bench.queries.items())
-    for split, chosen in (("train", [q for q in query_ids if q not in test]), ("test", sorted(test))):
-        rows = [f"{q}\t{d}\t{g}" for q in chosen for d, g in bench.qrels[q].items()]
-        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *rows]) + "\n")
-    target = out / "adapted-model"
-    shutil.rmtree(target, ignore_errors=True)
-    console.print(
-        f"{len(query_ids) - len(test)} train and {len(test)} test queries over {len(bench.corpus)} docstring bodies "
-        f"-> {folder}; the same as: embedlab adapt auto --benchmark {folder} --out {target}"
-    )
-    started = time.perf_counter()
-    result = adapt_auto(folder, out=target, report=out / "adapt", base=model, epochs=1)
-    seconds = time.perf_counter() - started
-    console.print(f"strategy: {result.strategy} ({result.reason}); {seconds / 60:.1f} min in all")
-    table = Table("system", "NDCG@10 (95% CI)", "MRR@10", "Recall@100")
-    scores: dict[str, Any] = {}
-    for system, label in zip(result.report.systems, ("base", "adapted", "BM25"), strict=True):
-        if system.retrieval is not None:
-            ci = system.retrieval.ci
-            table.add_row(label, str(ci["ndcg@10"]), f"{ci['mrr@10'].value:.4f}", f"{ci['recall@100'].value:.4f}")
-            scores[label] = ci["ndcg@10"].to_dict()
-    console.print(table)
-    comparison = result.comparison
-    console.print(
-        f"adapted vs base NDCG@10: {comparison['difference']['value']:+.4f} "
-        f"[{comparison['difference']['low']:+.4f}, {comparison['difference']['high']:+.4f}], "
-        f"p={comparison['p_value']:.4f}: {comparison['verdict']}; model with lineage: {result.adapted.path}"
-    )
-    return {"strategy": result.strategy, "seconds": seconds, "ndcg@10": scores, "adapted_vs_base": comparison}
 
 
 def _most_similar_pairs(vectors: np.ndarray, count: int, block: int = 1024) -> list[tuple[int, int, float]]:

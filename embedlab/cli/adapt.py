@@ -228,8 +228,10 @@ def synth_cmd(
 
 @adapt_app.command("auto")
 def auto_cmd(
-    benchmark: Annotated[Path, typer.Option(help="A BEIR folder with a test split (train/dev optional).")],
-    corpus: Annotated[Path | None, typer.Option(help="Extra unlabelled domain text.")] = None,
+    benchmark: Annotated[
+        Path | None, typer.Option(help="A BEIR folder with a test split (train/dev optional), or a corpus.jsonl only.")
+    ] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Unlabelled domain text (extra, or alone).")] = None,
     base: BaseOption = None,
     out: OutOption = None,
     name: NameOption = None,
@@ -237,31 +239,55 @@ def auto_cmd(
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the strategy's epochs.")] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for doc2query.")] = None,
     llm_model: Annotated[str | None, typer.Option(help=LLM_MODEL_HELP)] = None,
+    max_docs: Annotated[
+        int, typer.Option(min=1, help="doc2query: documents asked about (the local LLM: ~8 s each on 2 cores).")
+    ] = 200,
     strategy: Annotated[
         str | None,
         typer.Option(
-            help="Override the choice: tsdae, synthetic (works without labels), finetune, hard-negatives or curriculum."
+            help="Override the choice: doc2query, tsdae or synthetic (these three work without labels), finetune, "
+            "hard-negatives or curriculum."
         ),
     ] = None,
+    require_better: Annotated[
+        bool, typer.Option(help="Exit with code 1 when the adapted model is not significantly better (base kept).")
+    ] = False,
+    keep_adapted: Annotated[
+        bool, typer.Option(help="Save the adapted model at --out/--name even when it is not significantly better.")
+    ] = False,
     seed: SeedOption = 0,
 ) -> None:
-    """Pick the strategy from the data available, adapt, evaluate base vs adapted on the test split."""
+    """Pick the strategy from the data available, adapt, evaluate on held-out data; keep the base unless better."""
     from embedlab.adapt.auto import adapt_auto
 
+    if benchmark is None and corpus is None:
+        raise InputError("Give --benchmark DIR (a BEIR folder) or --corpus FILE (unlabelled text), or both.")
     target = _output(out, name, "auto")
     result = adapt_auto(benchmark, out=target, report=report, base=base, corpus=corpus, epochs=epochs, seed=seed,
-                        llm_base_url=llm_base_url, llm_model=llm_model, strategy=strategy)  # fmt: skip
+                        llm_base_url=llm_base_url, llm_model=llm_model, strategy=strategy, max_docs=max_docs,
+                        keep_adapted=keep_adapted)  # fmt: skip
     console.print(f"strategy: [bold]{result.strategy}[/] ({result.reason})")
+    if result.synthetic is not None:
+        made = result.synthetic
+        console.print(f"synthetic queries: {made.generated} generated for {made.documents} documents, {made.kept} kept "
+                      f"({made.failed_round_trip} failed the round trip, {made.duplicates} duplicates)")  # fmt: skip
     console.print(results_table(result.report, "retrieval", ["ndcg@10", "mrr@10", "recall@100"]))
-    comparison = result.comparison
-    if comparison:
-        console.print(
-            f"adapted - base NDCG@10: {comparison['difference']['value']:+.4f}, p = {comparison['p_value']:.3g}: "
-            f"{comparison['verdict']}"
-        )
-        if comparison["verdict"] == "worse":
-            console.print("[yellow]The adapted model is worse than the base on the held-out queries: keep the base.[/]")
-    console.print(f"model: {result.adapted.path}\nreport: {result.files['report']}")
+    comparison, decision = result.comparison, result.decision
+    console.print(
+        f"adapted - base NDCG@10: {comparison['difference']['value']:+.4f}, p = {comparison['p_value']:.3g}: "
+        f"{comparison['verdict']}"
+    )
+    colour = "green" if decision.adapted else "yellow"
+    console.print(f"[{colour}]decision: {decision.reason}.[/]")
+    if decision.trust:
+        console.print(f"[dim]{decision.trust}[/]")
+    if decision.adapted or keep_adapted:
+        console.print(f"model: {result.adapted.path}")
+    else:
+        console.print(f"The adapted model is not registered; it is kept for inspection in {result.adapted.path}.")
+    console.print(f"report: {result.files['report']}")
+    if require_better and not decision.adapted:
+        raise typer.Exit(1)
 
 
 @negatives_app.command("mine")

@@ -1,4 +1,4 @@
-"""``embedlab demo``: the end-to-end demo, offline, on the Python standard library's docstrings."""
+"""``embedlab demo``: the end-to-end demo, offline: standard-library docstrings, then adaptation on job titles."""
 
 from __future__ import annotations
 
@@ -18,9 +18,14 @@ def register(app: typer.Typer) -> None:
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
     limit: Annotated[int | None, typer.Option(help="Use at most this many docstrings (quicker).")] = None,
-    adapt: Annotated[bool, typer.Option(help="Fine-tune and evaluate base vs adapted (a few minutes).")] = True,
+    adapt: Annotated[
+        bool, typer.Option(help="Fine-tune on job titles and evaluate base vs adapted (a few minutes).")
+    ] = True,
+    occupations: Annotated[
+        int | None, typer.Option(min=2, help="Adapt on at most this many ESCO occupations (quicker).")
+    ] = None,
 ) -> None:
-    """Run the end-to-end demo offline on the Python standard library's docstrings."""
+    """Run the end-to-end demo offline: docstrings (search, evaluation), then adaptation to job titles."""
     from embedlab.demo import run_demo
 
-    run_demo(out, limit=limit, adapt=adapt, console=console)
+    run_demo(out, limit=limit, adapt=adapt, occupations=occupations, console=console)

@@ -34,7 +34,7 @@ TEST_QUERIES = {
 @pytest.mark.parametrize(
     ("pairs", "strategy"),
     [
-        (0, "tsdae"),
+        (0, "doc2query"),
         (49, "synthetic"),
         (50, "finetune"),
         (500, "finetune"),
@@ -109,6 +109,7 @@ def test_auto_from_the_cli_adapts_reports_and_registers(tmp_path, monkeypatch):
     _write_benchmark(tmp_path / "bench")
     runner = CliRunner()
     command = ["adapt", "auto", "--benchmark", str(tmp_path / "bench"), "--name", "tiny", "--epochs", "1"]
+    command.append("--keep-adapted")  # registered whatever the verdict on eight queries
     result = runner.invoke(app, [*command, "--report", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     assert "strategy: synthetic" in result.output and "adapted - base NDCG@10" in result.output
@@ -116,6 +117,7 @@ def test_auto_from_the_cli_adapts_reports_and_registers(tmp_path, monkeypatch):
     assert [system["name"] for system in saved["systems"]][-1] == "BM25" and len(saved["systems"]) == 3
     verdict = next(c for c in saved["comparisons"] if c["metric"] == "ndcg@10" and c["system"] != "BM25")
     assert f"p = {verdict['p_value']:.3g}: {verdict['verdict']}" in result.output
+    assert "decision: " in result.output  # kept anyway: --keep-adapted
     assert (tmp_path / "report" / "report.html").is_file()
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
     assert [row["name"] for row in listed if row["name"] == "tiny"] == ["tiny"]
@@ -136,7 +138,7 @@ def test_auto_refuses_an_unknown_strategy_one_without_its_data_and_a_corpus_with
     out = tmp_path / "model"
     with pytest.raises(InputError, match="Unknown strategy 'magic'"):
         adapt_auto(tmp_path / "bench", out=out, base=model, strategy="magic")
-    with pytest.raises(InputError, match="no train pairs: strategy 'hard-negatives' needs them"):
+    with pytest.raises(InputError, match="No train pairs: strategy 'hard-negatives' needs them"):
         adapt_auto(tmp_path / "bench", out=out, base=model, strategy="hard-negatives")
     with pytest.raises(InputError, match="No synthetic pair could be made from 12 documents"):  # one sentence each
         adapt_auto(tmp_path / "bench", out=out, base=model, strategy="synthetic", show_progress=False)
@@ -155,9 +157,10 @@ def test_auto_synthetic_without_labels_trains_on_inverse_cloze_pairs_from_the_ex
              for k, d in zip(DOCS, [*DISTRACTORS, *DISTRACTORS], strict=True)]  # fmt: skip
     (tmp_path / "extra.txt").write_text("\n".join(extra))
     command = ["adapt", "auto", "--benchmark", str(tmp_path / "bench"), "--corpus", str(tmp_path / "extra.txt")]
-    result = CliRunner().invoke(app, [*command, "--strategy", "synthetic", "--name", "ict", "--epochs", "1"])
+    result = CliRunner().invoke(app, [*command, "--strategy", "synthetic", "--name", "ict", "--epochs", "1",
+                                      "--keep-adapted"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "strategy: synthetic (chosen by the caller (0 train pairs; the table says tsdae))" in result.output
+    assert "strategy: synthetic (chosen by the caller (0 train pairs; the table says doc2query))" in result.output
     lineage = read_lineage(tmp_path / "home" / "models" / "ict")
     assert lineage is not None and lineage.method == "auto:synthetic"
     # only the extra documents have two sentences or more: every pair comes from them
