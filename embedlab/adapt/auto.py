@@ -18,7 +18,11 @@ pairs from the corpus are contrastive continued pre-training, the other half of 
 SciFact both hurt the bundled model, TSDAE far more than inverse cloze (README, "Adapt to your domain").
 
 The base and the adapted model (and BM25) are then evaluated on the test split with the evaluation suite
-(intervals, paired test) and the report is written; the test metrics go into the model's lineage.
+(intervals, paired test) and the report is written; the test metrics go into the model's lineage. The
+verdict is also split (:mod:`embedlab.evaluate.coverage`): test queries whose relevant documents training
+paired with a query (seen) and those whose documents it never saw (unseen), each base vs adapted with
+intervals and the paired test; :attr:`AutoResult.coverage` says in words when the lift lives only in seen
+documents, and the lineage records both (``metrics["coverage"]``).
 
 Example:
     >>> result = adapt_auto("scifact_beir", out="models/scifact-auto", report="reports/scifact")  # doctest: +SKIP
@@ -37,6 +41,7 @@ from embedlab.adapt.data import TrainingSet, load_training
 from embedlab.adapt.finetune import AdaptResult, FinetuneConfig, finetune
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
+from embedlab.evaluate.coverage import Coverage, coverage, coverage_evaluators
 from embedlab.evaluate.data import RetrievalBenchmark, has_split, load_beir
 from embedlab.evaluate.suite import EvaluationReport, run_evaluation
 from embedlab.io import read_texts
@@ -47,23 +52,25 @@ FEW_PAIRS, SOME_PAIRS, MANY_PAIRS = 50, 500, 10_000
 AutoStrategy = Literal["tsdae", "synthetic", "finetune", "hard-negatives", "curriculum"]
 STRATEGIES: tuple[AutoStrategy, ...] = get_args(AutoStrategy)
 WITHOUT_LABELS: tuple[AutoStrategy, ...] = ("tsdae", "synthetic")  # the strategies that run on unlabelled text alone
+_SYNTHETIC = "#synthetic-"  # a synthetic positive that is a changed copy of a corpus document: "<doc id>#synthetic-<n>"
 
 
 @dataclass
 class AutoResult:
-    """The chosen strategy and why, the adapted model, and the base-vs-adapted evaluation."""
+    """The chosen strategy and why, the adapted model, the base-vs-adapted evaluation and what its lift covers."""
 
     strategy: str
     reason: str
     adapted: AdaptResult
     report: EvaluationReport
     files: dict[str, Path] = field(default_factory=dict)
+    coverage: Coverage | None = None
 
     @property
     def comparison(self) -> dict[str, Any]:
-        """Adapted vs base on NDCG@10: difference, interval, p-value."""
+        """Adapted vs base on NDCG@10 over the whole test split: difference, interval, p-value."""
         for item in self.report.comparisons:
-            if item.metric == "ndcg@10" and item.system != "BM25":
+            if item.task == "retrieval" and item.metric == "ndcg@10" and item.system != "BM25":
                 return item.to_dict()
         return {}
 
@@ -159,16 +166,20 @@ def adapt_auto(
         config = _config(chosen, epochs, seed)
         adapted = finetune(base_model, train, out=out, config=config, dev=dev, method=f"auto:{chosen}",
                            show_progress=show_progress)  # fmt: skip
-    evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=test, bm25=True, cache=True)
+    seen = {doc.split(_SYNTHETIC)[0] for doc in train.seen_documents} if train and chosen != "tsdae" else set()
+    evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=test, bm25=True, cache=True,
+                                evaluators=coverage_evaluators(test, seen))  # fmt: skip
     files = evaluation.save(report or out.with_name(f"{out.name}-report"))
+    covered = coverage(evaluation, evaluation.systems[1].name)
     adapted_scores = evaluation.systems[1].retrieval
     if adapted_scores is not None:
         adapted.lineage.metrics["test"] = {"benchmark": test.name, **adapted_scores.mean}
         adapted.lineage.metrics["test_base"] = (
             evaluation.systems[0].retrieval.mean if evaluation.systems[0].retrieval else {}
         )
+        adapted.lineage.metrics["coverage"] = covered.to_dict()
         write_lineage(adapted.path, adapted.lineage)
-    return AutoResult(strategy=chosen, reason=reason, adapted=adapted, report=evaluation, files=files)
+    return AutoResult(chosen, reason, adapted, evaluation, files, covered)
 
 
 def _config(strategy: str, epochs: int | None, seed: int) -> FinetuneConfig:
@@ -212,7 +223,7 @@ def _with_synthetic(
     corpus = dict(documents)
     for number, pair in enumerate(pairs):
         query_id, text = f"synthetic-{number}", pair.positive_text(documents)
-        doc_id = pair.doc_id if text == documents[pair.doc_id] else f"{pair.doc_id}#synthetic-{number}"
+        doc_id = pair.doc_id if text == documents[pair.doc_id] else f"{pair.doc_id}{_SYNTHETIC}{number}"
         corpus[doc_id] = text
         queries[query_id] = pair.query
         positives[query_id] = [doc_id]

@@ -261,6 +261,10 @@ def auto_cmd(
         )
         if comparison["verdict"] == "worse":
             console.print("[yellow]The adapted model is worse than the base on the held-out queries: keep the base.[/]")
+    if result.coverage is not None:
+        for group in result.coverage.groups:
+            console.print(results_table(result.report, group, ["ndcg@10", "mrr@10", "recall@100"]))
+        console.print(result.coverage.sentence())
     console.print(f"model: {result.adapted.path}\nreport: {result.files['report']}")
 
 
