@@ -55,6 +55,8 @@ def main() -> None:
         f"adapted - base: {difference['value']:+.4f} [{difference['low']:+.4f}, {difference['high']:+.4f}] "
         f"p = {comparison['p_value']:.2g} ({comparison['verdict']})"
     )
+    if result.coverage is not None:
+        print(result.coverage.sentence())
     print(f"whole run (pairs, training, test evaluation) {minutes:.1f} min; wrote {result.files['report']}")
 
 

@@ -316,7 +316,11 @@ def _adapt(out: Path, docs: list[Docstring], model: EmbeddingModel, console: Con
         f"[{comparison['difference']['low']:+.4f}, {comparison['difference']['high']:+.4f}], "
         f"p={comparison['p_value']:.4f}: {comparison['verdict']}; model with lineage: {result.adapted.path}"
     )
-    return {"strategy": result.strategy, "seconds": seconds, "ndcg@10": scores, "adapted_vs_base": comparison}
+    covered = result.coverage.to_dict() if result.coverage else {}
+    if covered:
+        console.print(covered["verdict"])
+    return {"strategy": result.strategy, "seconds": seconds, "ndcg@10": scores, "adapted_vs_base": comparison,
+            "coverage": covered}  # fmt: skip
 
 
 def _most_similar_pairs(vectors: np.ndarray, count: int, block: int = 1024) -> list[tuple[int, int, float]]:
