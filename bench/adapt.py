@@ -4,7 +4,7 @@
     python bench/adapt.py esco               # 21,041 train pairs, 6 epochs of in-batch MNRL (~24 min here)
     python bench/adapt.py scifact --epochs 2 --lr 5e-5 --negatives curriculum
     python bench/adapt.py esco --split-by document   # seen and unseen occupations side by side, one model
-    python bench/adapt.py esco --split-by document --epochs 1 --max-steps 60 --dev-queries 500  # reduced
+    python bench/adapt.py esco --split-by document --epochs 1 --dev-queries 500 --test-queries 3000  # reduced
 
 Uses embedlab's own path end to end: ``TrainingSet.from_benchmark`` -> ``finetune`` (dev split scored
 during training, best checkpoint kept) -> ``run_evaluation`` (bootstrap intervals, paired test against
@@ -25,9 +25,11 @@ mined negatives (``held_out_documents``).
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from embedlab import EmbeddingModel, Encoder, load_model
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--split-by", choices=["query", "document"], default="query")
     parser.add_argument("--train-queries", type=int, help="Train on a seeded sample of this many queries.")
     parser.add_argument("--dev-queries", type=int, help="Score checkpoints on a seeded sample of this many queries.")
+    parser.add_argument("--test-queries", type=int, help="Report on a seeded sample of this many test queries.")
     args = parser.parse_args()
     folder, config, max_seq_length = DATASETS[args.dataset]
     config.epochs = args.epochs or config.epochs
@@ -77,6 +80,10 @@ def main() -> None:
         ]
     if args.dev_queries:
         dev = dev.split(args.dev_queries / len(dev.queries), seed=config.seed, max_dev=args.dev_queries)[1]
+    if args.test_queries:
+        kept = set(random.Random(config.seed).sample(sorted(test.queries), min(args.test_queries, len(test.queries))))
+        test = replace(test, queries={q: t for q, t in test.queries.items() if q in kept},
+                       qrels={q: judged for q, judged in test.qrels.items() if q in kept})  # fmt: skip
     print(f"{args.dataset} (split by {args.split_by}): train {len(train.queries)} queries / {train.n_pairs} pairs, "
           f"dev {len(dev.queries)}, test {len(test.queries)}, corpus {len(test.corpus)} ({len(train.corpus)} in "
           f"training); config {config}")  # fmt: skip
