@@ -73,6 +73,8 @@ def main() -> None:
     print(
         f"generation and round trip {generation / 60:.1f} min, training {result.adapted.lineage.seconds / 60:.1f} min"
     )
+    if result.coverage is not None:
+        print(result.coverage.sentence())
     print(f"whole run (pairs, training, test evaluation) {minutes:.1f} min; wrote {result.files['report']}")
 
 

@@ -113,6 +113,8 @@ def adapt_job_titles(
     )
     colour = "green" if decision.adapted else "yellow"
     console.print(f"[{colour}]decision: {decision.reason}; model: {result.adapted.path}")
+    if result.coverage is not None:  # what the lift covers: here every held-out title's occupation was trained on
+        console.print(result.coverage.sentence())
     _show_examples(result.adapted.path, model, folder, console)
     return {"strategy": result.strategy, "seconds": seconds, "ndcg@10": scores, "adapted_vs_base": comparison,
             "decision": decision.to_dict(), "train_queries": train, "test_queries": test}  # fmt: skip

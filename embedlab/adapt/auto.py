@@ -27,6 +27,10 @@ held-out data is the benchmark's test split, or, with no labels at all, the synt
 documents, none of which is trained on. **Do no harm** (:mod:`embedlab.adapt.decision`): unless the adapted
 model is significantly better there, the base is kept: the adapted model is moved into the report folder
 (``<report>/adapted-model``) instead of ``out``, so the name it was meant for does not resolve to it.
+The verdict is also split (:mod:`embedlab.evaluate.coverage`): held-out queries whose relevant documents
+training paired with a query (seen) and those whose documents it never saw (unseen), each base vs adapted
+with intervals and the paired test; :attr:`AutoResult.coverage` says in words when the lift lives only in
+seen documents, and the lineage records both (``metrics["coverage"]``).
 
 Example:
     >>> result = adapt_auto("scifact_beir", out="models/scifact-auto", report="reports/scifact")  # doctest: +SKIP
@@ -50,6 +54,7 @@ from embedlab.adapt.pairs import SyntheticReport
 from embedlab.encode import Encoder
 from embedlab.encode.text import with_title
 from embedlab.errors import InputError
+from embedlab.evaluate.coverage import Coverage, coverage, coverage_evaluators
 from embedlab.evaluate.data import RetrievalBenchmark, has_split, load_beir
 from embedlab.evaluate.suite import EvaluationReport, run_evaluation
 from embedlab.io import read_texts
@@ -63,6 +68,7 @@ STRATEGIES: tuple[AutoStrategy, ...] = get_args(AutoStrategy)
 WITHOUT_LABELS: tuple[AutoStrategy, ...] = ("doc2query", "tsdae", "synthetic")
 #: Documents asked about by doc2query unless the caller says otherwise (~25 min of the local LLM on 2 cores).
 DOC2QUERY_DOCS = 200
+_SYNTHETIC = "#synthetic-"  # a synthetic positive that is a changed copy of a corpus document: "<doc id>#synthetic-<n>"
 
 
 @dataclass
@@ -81,6 +87,7 @@ class AutoResult:
     decision: Decision
     files: dict[str, Path] = field(default_factory=dict)
     synthetic: SyntheticReport | None = None
+    coverage: Coverage | None = None
 
     @property
     def comparison(self) -> dict[str, Any]:
@@ -216,7 +223,10 @@ def adapt_auto(
         adapted = finetune(base_model, train, out=out, config=_config(chosen, epochs, seed, config), dev=dev,
                            method=f"auto:{chosen}", show_progress=show_progress)  # fmt: skip
     assert held_out is not None  # every path above has held-out data or refused
-    evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=held_out, bm25=True, cache=True)
+    seen = {doc.split(_SYNTHETIC)[0] for doc in train.seen_documents} if train and chosen != "tsdae" else set()
+    evaluation = run_evaluation([base_model, load_model(adapted.path)], benchmark=held_out, bm25=True, cache=True,
+                                evaluators=coverage_evaluators(held_out, seen))  # fmt: skip
+    covered = coverage(evaluation, evaluation.systems[1].name)
     report_folder = Path(report) if report is not None else out.with_name(f"{out.name}-report")
     held_out_name = "the benchmark's labelled test split" if held_out is test else "held-out synthetic queries"
     decision = decide(_comparison(evaluation), alpha=alpha, held_out=held_out_name, trust=trust)
@@ -227,18 +237,19 @@ def adapt_auto(
             evaluation.systems[0].retrieval.mean if evaluation.systems[0].retrieval else {}
         )
     adapted.lineage.metrics["decision"] = decision.to_dict()
+    adapted.lineage.metrics["coverage"] = covered.to_dict()
     if synthetic is not None:
         adapted.lineage.data["doc2query"] = {**synthetic.to_dict(), "seconds": generation_seconds}
     write_lineage(adapted.path, adapted.lineage)
     files = evaluation.save(report_folder)
     if not decision.adapted and not keep_adapted:
         adapted.path = _set_aside(adapted.path, report_folder / "adapted-model")
-    return AutoResult(chosen, reason, adapted, evaluation, decision, files, synthetic)
+    return AutoResult(chosen, reason, adapted, evaluation, decision, files, synthetic, covered)
 
 
 def _comparison(report: EvaluationReport) -> dict[str, Any]:
     for item in report.comparisons:
-        if item.metric == "ndcg@10" and item.system != "BM25":
+        if item.task == "retrieval" and item.metric == "ndcg@10" and item.system != "BM25":
             return item.to_dict()
     return {}
 
@@ -315,7 +326,7 @@ def _with_synthetic(
     corpus = dict(documents)
     for number, pair in enumerate(pairs):
         query_id, text = f"synthetic-{number}", pair.positive_text(documents)
-        doc_id = pair.doc_id if text == documents[pair.doc_id] else f"{pair.doc_id}#synthetic-{number}"
+        doc_id = pair.doc_id if text == documents[pair.doc_id] else f"{pair.doc_id}{_SYNTHETIC}{number}"
         corpus[doc_id] = text
         queries[query_id] = pair.query
         positives[query_id] = [doc_id]

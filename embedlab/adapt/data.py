@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedlab.errors import InputError
-from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, has_split, load_beir
+from embedlab.evaluate.data import BenchmarkWarning, RetrievalBenchmark, has_split, load_beir, read_qrels
 from embedlab.io import read_records
 
 
@@ -51,6 +51,23 @@ class TrainingSet:
     def n_pairs(self) -> int:
         """Number of (query, relevant document) pairs."""
         return sum(len(docs) for docs in self.positives.values())
+
+    @property
+    def seen_documents(self) -> set[str]:
+        """The documents training pairs with a query (every positive)."""
+        return {doc for docs in self.positives.values() for doc in docs}
+
+    def without_documents(self, documents: set[str]) -> TrainingSet:
+        """The same set with ``documents`` taken out of the corpus, so no miner can pick them as negatives.
+
+        Raises:
+            InputError: one of ``documents`` is a positive or an explicit negative (it is part of training).
+        """
+        used = (self.seen_documents | {doc for docs in self.negatives.values() for doc in docs}) & documents
+        if used:
+            raise InputError(f"{self.name}: cannot hold out {len(used)} documents training uses: {sorted(used)[:5]}")
+        corpus = {doc: text for doc, text in self.corpus.items() if doc not in documents}
+        return TrainingSet(self.queries, corpus, self.positives, self.negatives, self.scored, self.name)
 
     def pairs(self) -> Iterator[tuple[str, str]]:
         """``(query_id, doc_id)`` for every relevant pair, in a stable order."""
@@ -169,7 +186,9 @@ def load_training(
     The dev split is the folder's own (graded, as on disk) when it has ``qrels/dev.tsv``; else
     ``dev_fraction`` of the train queries are held out, none when the fraction is 0 or there are fewer than
     ``min_pairs`` pairs to spare. A folder's splits share no query, nor with ``test``, the split a caller
-    reports on.
+    reports on. The documents relevant to the folder's dev and test queries (and ``test``'s) that no train
+    query is paired with are taken out of the training corpus (:func:`held_out_documents`): no miner picks
+    them as negatives, so a document split's test documents stay unseen.
 
     Raises:
         InputError: both or neither of ``benchmark`` and ``pairs``, a folder without a train split, a
@@ -191,11 +210,27 @@ def load_training(
                 raise InputError(
                     f"{benchmark}: {len(leaked)} queries are in both {first} and {second}, e.g. {leaked[:3]}."
                 )
+        judged = [
+            read_qrels(Path(benchmark) / "qrels" / f"{s}.tsv") for s in ("dev", "test") if has_split(benchmark, s)
+        ]
+        train = train.without_documents(held_out_documents(train, *judged, *([test.qrels] if test else [])))
     else:
         raise InputError("Give exactly one of --pairs FILE and --benchmark DIR.")
     if dev is not None or dev_fraction <= 0 or train.n_pairs < min_pairs:
         return train, dev
     return train.split(dev_fraction, seed=seed)
+
+
+def held_out_documents(train: TrainingSet, *qrels: dict[str, dict[str, int]]) -> set[str]:
+    """The documents relevant (grade > 0) in any of ``qrels`` that ``train`` pairs with no query.
+
+    Example:
+        >>> train = TrainingSet({"q": "x"}, {"a": "A", "b": "B", "c": "C"}, {"q": ["a"]})
+        >>> sorted(held_out_documents(train, {"t1": {"a": 1, "b": 1}, "t2": {"c": 0}}))
+        ['b']
+    """
+    judged = {doc for split in qrels for docs in split.values() for doc, grade in docs.items() if grade > 0}
+    return judged - train.seen_documents
 
 
 def _column(columns: set[str], wanted: str, aliases: tuple[str, ...], path: str | Path) -> str:

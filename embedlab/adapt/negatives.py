@@ -107,7 +107,8 @@ def mine_negatives(
             score.
         seed: for ``random``, and for filling in when a ranking runs out of candidates.
 
-    A candidate whose text equals one of the query's positives is never a negative. Queries whose ranking
+    A candidate whose text equals one of the query's positives is never a negative, nor is a document outside
+    ``train.corpus`` (a held-out test document a search function returns). Queries whose ranking
     runs out of usable candidates get random negatives (counted as ``random_fill``).
 
     Raises:
@@ -135,7 +136,8 @@ def mine_negatives(
     negatives: dict[str, list[str]] = {}
     for query_id, ranking in zip(query_ids, rankings, strict=True):
         positives = train.positives[query_id]
-        ranked = [(doc, score) for doc, score in ranking if doc not in positives]
+        # A search function over a wider corpus (an index) may return documents training holds out.
+        ranked = [(doc, score) for doc, score in ranking if doc not in positives and doc in train.corpus]
         if guard is not None and ranking:
             scores = dict(ranking)
             ceiling = guard * min(scores.get(doc, ranking[-1][1]) for doc in positives)

@@ -277,6 +277,10 @@ def auto_cmd(
         f"adapted - base NDCG@10: {comparison['difference']['value']:+.4f}, p = {comparison['p_value']:.3g}: "
         f"{comparison['verdict']}"
     )
+    if result.coverage is not None:
+        for group in result.coverage.groups:
+            console.print(results_table(result.report, group, ["ndcg@10", "mrr@10", "recall@100"]))
+        console.print(result.coverage.sentence())
     colour = "green" if decision.adapted else "yellow"
     console.print(f"[{colour}]decision: {decision.reason}.[/]")
     if decision.trust:

@@ -96,25 +96,33 @@ def benchmark_build(
     dev: Annotated[float, typer.Option(help="Fraction of queries for dev.")] = 0.1,
     test: Annotated[float, typer.Option(help="Fraction of queries for test.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 13,
+    split_by: Annotated[
+        str,
+        typer.Option(
+            help="query: each query on its own; document: queries sharing a relevant document together, so test "
+            "measures documents training never saw."
+        ),
+    ] = "query",
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn a corpus and a query log into a BEIR benchmark, split by query with no leakage."""
+    """Turn a corpus and a query log into a BEIR benchmark, split by query (or by document) with no leakage."""
     from embedlab.evaluate.build import build_benchmark
 
     summary = build_benchmark(
         corpus, log, out, query_field=query_field, doc_field=doc_field, grade_field=grade_field,
         text_field=text_field, id_field=id_field, title_field=title_field, dev=dev, test=test, seed=seed,
-        overwrite=overwrite,
+        split_by=split_by, overwrite=overwrite,  # type: ignore[arg-type]
     )  # fmt: skip
     if as_json:
         print_json(summary.to_dict())
         return
     console.print(
-        f"{summary.path}: queries {summary.queries}, {summary.documents} documents, {summary.judgements} "
-        f"judgements, relevant per query {summary.relevant_per_query['mean']:.2f} "
+        f"{summary.path}: split by {summary.split_by}, queries {summary.queries}, {summary.documents} documents, "
+        f"{summary.judgements} judgements, relevant per query {summary.relevant_per_query['mean']:.2f} "
         f"(min {summary.relevant_per_query['min']:.0f}, max {summary.relevant_per_query['max']:.0f}), "
         f"{summary.documents_never_relevant} documents never relevant; left out "
         f"{summary.dropped_unknown_documents} judgements of unknown documents and "
-        f"{summary.dropped_empty_queries} empty queries"
+        f"{summary.dropped_empty_queries} empty queries; {summary.test_documents_in_train} relevant documents of "
+        "test queries are also relevant in train"
     )

@@ -6,6 +6,10 @@ text (NFKC, whitespace, case), so a query asked twice is one query, and the spli
 by query: the same query never lands in two splits. Judgements for documents that are not in the corpus
 are left out and counted.
 
+``split_by="document"`` splits by document instead: queries that share a relevant document stay together
+(connected groups), so no relevant document of a test query is relevant to a train or dev query, and the
+test split measures documents training never saw (a growing corpus), not the catalogue it learned.
+
 Example:
     >>> summary = build_benchmark("corpus.jsonl", "clicks.jsonl", "bench/")  # doctest: +SKIP
     >>> summary.queries  # needs a corpus and a click log  # doctest: +SKIP
@@ -19,7 +23,7 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from embedlab.atomic import replace_folder
 from embedlab.encode.text import normalize_text
@@ -27,6 +31,8 @@ from embedlab.errors import InputError
 from embedlab.io import read_records, read_texts
 
 SPLITS = ("train", "dev", "test")
+SplitBy = Literal["query", "document"]
+SPLIT_BY: tuple[SplitBy, ...] = get_args(SplitBy)
 
 
 @dataclass
@@ -41,6 +47,9 @@ class BenchmarkSummary:
     documents_never_relevant: int
     dropped_unknown_documents: int
     dropped_empty_queries: int
+    split_by: str = "query"
+    test_documents_in_train: int = 0
+    """Relevant documents of test queries that are also relevant to a train query (0 in a document split)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -61,17 +70,24 @@ def build_benchmark(
     dev: float = 0.1,
     test: float = 0.2,
     seed: int = 13,
+    split_by: SplitBy = "query",
     overwrite: bool = False,
 ) -> BenchmarkSummary:
     """Write ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/{train,dev,test}.tsv`` into ``out``.
 
+    ``split_by`` is ``query`` (each query on its own) or ``document`` (queries sharing a relevant document
+    together: see :func:`assign_splits`).
+
     Raises:
-        InputError: bad fractions, missing fields, a non-empty ``out`` without ``overwrite``, no judgement
+        InputError: bad fractions, an unknown ``split_by``, a document split that leaves train or test
+            empty, missing fields, a non-empty ``out`` without ``overwrite``, no judgement
             left, or a row (named by its line) whose query is not a string, whose document id is missing or
             not a string, whole number or list of them, or whose grade is not a whole number.
     """
     if not (0 <= dev < 1 and 0 < test < 1 and dev + test < 1):
         raise InputError(f"dev={dev} and test={test} must be fractions that leave room for train.")
+    if split_by not in SPLIT_BY:
+        raise InputError(f"Unknown split {split_by!r}: split by {' or '.join(SPLIT_BY)}.")
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} is a file; give a folder for the benchmark.")
@@ -106,12 +122,7 @@ def build_benchmark(
     if not qrels:
         raise InputError(f"{log}: no judgement names a document of the corpus ({unknown} did not).")
 
-    query_ids = sorted(qrels)
-    random.Random(seed).shuffle(query_ids)
-    n_test, n_dev = round(len(query_ids) * test), round(len(query_ids) * dev)
-    split_of = {qid: "test" for qid in query_ids[:n_test]}
-    split_of.update({qid: "dev" for qid in query_ids[n_test : n_test + n_dev]})
-    split_of.update({qid: "train" for qid in query_ids[n_test + n_dev :]})
+    split_of = assign_splits(qrels, dev=dev, test=test, seed=seed, by=split_by)
 
     with replace_folder(target) as staging:
         (staging / "qrels").mkdir(parents=True)
@@ -129,6 +140,7 @@ def build_benchmark(
                     for doc, grade in sorted(qrels[qid].items()):
                         handle.write(f"{qid}\t{doc}\t{grade}\n")
 
+    relevant_in = {split: _relevant(qrels, [q for q, s in split_of.items() if s == split]) for split in SPLITS}
     relevant = [sum(g > 0 for g in judged.values()) for judged in qrels.values()]
     ever_relevant = {doc for judged in qrels.values() for doc, g in judged.items() if g > 0}
     return BenchmarkSummary(
@@ -144,7 +156,70 @@ def build_benchmark(
         documents_never_relevant=len(known - ever_relevant),
         dropped_unknown_documents=unknown,
         dropped_empty_queries=empty,
+        split_by=split_by,
+        test_documents_in_train=len(relevant_in["test"] & relevant_in["train"]),
     )
+
+
+def assign_splits(
+    qrels: dict[str, dict[str, int]], *, dev: float, test: float, seed: int = 13, by: SplitBy = "query"
+) -> dict[str, str]:
+    """The split (``train``, ``dev`` or ``test``) of each judged query, seeded.
+
+    ``by="query"`` shuffles the queries and cuts ``test`` then ``dev`` fractions off the front. ``by="document"``
+    shuffles *groups* of queries linked by a shared relevant document (grade > 0) and fills test, then dev, by
+    whole groups, so a relevant document of a test query is relevant to no train or dev query; a group
+    larger than what is left of a fraction makes that split a little larger.
+
+    Example:
+        >>> qrels = {"a": {"d1": 1}, "b": {"d1": 1}, "c": {"d2": 1}, "d": {"d3": 1}}
+        >>> split = assign_splits(qrels, dev=0.0, test=0.5, by="document")
+        >>> split["a"] == split["b"]
+        True
+
+    Raises:
+        InputError: a document split whose groups leave no train or no test query (one document relevant to
+            nearly every query).
+    """
+    query_ids = sorted(qrels)
+    groups = [[qid] for qid in query_ids] if by == "query" else _document_groups(qrels)
+    random.Random(seed).shuffle(groups)
+    n_test, n_dev = round(len(query_ids) * test), round(len(query_ids) * dev)
+    split_of: dict[str, str] = {}
+    for group in groups:
+        done = len(split_of)
+        split = "test" if done < n_test else "dev" if done < n_test + n_dev else "train"
+        split_of.update(dict.fromkeys(group, split))
+    if by == "document" and not {"train", "test"} <= set(split_of.values()):
+        raise InputError(
+            f"A document split of {len(query_ids)} queries in {len(groups)} groups (queries sharing a relevant "
+            "document) leaves no train or no test query; split by query instead."
+        )
+    return split_of
+
+
+def _document_groups(qrels: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Queries linked through shared relevant documents (connected components), each sorted, in a stable order."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for qid in sorted(qrels):
+        for doc, grade in qrels[qid].items():
+            if grade > 0:
+                parent[root("q:" + qid)] = root("d:" + doc)
+    groups: dict[str, list[str]] = {}
+    for qid in sorted(qrels):
+        groups.setdefault(root("q:" + qid), []).append(qid)
+    return sorted(groups.values())
+
+
+def _relevant(qrels: dict[str, dict[str, int]], query_ids: list[str]) -> set[str]:
+    return {doc for qid in query_ids for doc, grade in qrels[qid].items() if grade > 0}
 
 
 def _query(row: dict[str, Any], field: str, where: str) -> str:

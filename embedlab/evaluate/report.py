@@ -56,7 +56,9 @@ def render_html(report: EvaluationReport) -> str:
         _header(report),
     ]
     for task, info in report.tasks.items():
-        parts += [_table(report, task, info["title"]), _verdicts(report, task), _charts(report, task)]
+        # a second task of a kind (a dev split, the seen/unseen groups of a test) is told apart by its data
+        title = info["title"] if task == info["task"] else f"{info['title']}: {info['data'].get('name', task)}"
+        parts += [_table(report, task, title), _verdicts(report, task), _charts(report, task)]
     parts.append(_speed(report))
     if report.worst_queries:
         parts.append(_worst(report))

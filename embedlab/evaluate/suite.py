@@ -213,7 +213,8 @@ def build_report(systems: list[SystemResult], evaluators: Sequence[Evaluator]) -
             "metrics": measured,
             "data": evaluator.summary(),
         }
-        worst += evaluator.worst(results)
+        shown = {item.get("query_id") for item in worst}  # a subset of a test (seen/unseen) repeats its queries
+        worst += [item for item in evaluator.worst(results) if item.get("query_id") not in shown]
     return EvaluationReport(systems, _compare(systems), tasks, worst)
 
 

@@ -127,6 +127,10 @@ def test_auto_from_the_cli_adapts_reports_and_registers(tmp_path, monkeypatch):
     adapted = saved["systems"][1]["retrieval"]["mean"]["ndcg@10"]
     assert lineage.metrics["test"]["ndcg@10"] == pytest.approx(adapted)
     assert "ndcg@10" in lineage.metrics["test_base"]
+    # every test query points at a document training paired with a query: one group, said in the lineage
+    assert list(saved["tasks"]) == ["retrieval", "seen"]
+    assert lineage.metrics["coverage"]["seen"]["queries"] == 8 and "unseen" not in lineage.metrics["coverage"]
+    assert "Every test query points at a document training saw" in lineage.metrics["coverage"]["verdict"]
     compared = json.loads(runner.invoke(app, ["models", "compare", "tiny", "--json"]).output)
     assert compared[0]["name"] == "tiny"
     again = runner.invoke(app, command)  # the registry never overwrites a model, and says so before training

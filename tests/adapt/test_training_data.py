@@ -64,3 +64,15 @@ def test_a_query_in_two_splits_and_a_wrong_source_are_refused(tmp_path: Path) ->
         load_training()
     with pytest.raises(InputError, match="is not a BEIR benchmark for split 'train'"):
         load_training(_benchmark(tmp_path / "d", {"test": {"x": {"d1": 1}}}))
+
+
+def test_documents_only_dev_or_test_queries_are_paired_with_never_enter_training(tmp_path: Path) -> None:
+    # d1 is a train positive and a test document (a query split); d30 and d31 only dev and test judge relevant,
+    # d32 is judged but not relevant: it stays a possible negative.
+    test = {"x1": {"d1": 1}, "x2": {"d31": 2, "d32": 0}}
+    root = _benchmark(tmp_path / "b", {"train": TRAIN, "dev": {"v1": {"d30": 1}}, "test": test})
+    train, dev = load_training(root)
+    assert {"d30", "d31"}.isdisjoint(train.corpus) and {"d1", "d32"} <= set(train.corpus)
+    assert isinstance(dev, RetrievalBenchmark) and "d30" in dev.corpus  # dev still ranks the whole corpus
+    with pytest.raises(InputError, match="cannot hold out 1 documents training uses"):
+        train.without_documents({"d1"})

@@ -97,3 +97,24 @@ def test_whole_number_ids_and_grades_of_any_spelling_are_read(tmp_path: Path) ->
     assert sorted(line.split("\t", 1)[1] for line in qrels.splitlines() if "score" not in line) == [
         "1\t2", "2\t1", "3\t1"
     ]  # fmt: skip
+
+
+def test_the_cli_splits_by_document_and_says_no_test_document_is_relevant_in_train(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    corpus = _corpus(tmp_path / "corpus.jsonl")
+    # three phrasings per document, as a job title's alternative labels: a query split scatters them
+    log = [{"query": f"way {n} to ask for {i}", "doc_id": f"d{i}"} for i in range(30) for n in range(3)]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log), encoding="utf-8")
+    command = ["benchmark", "build", "--corpus", str(corpus), "--log", str(tmp_path / "log.jsonl"), "--json"]
+    runner = CliRunner()
+    by_query = json.loads(runner.invoke(app, [*command, "--out", str(tmp_path / "q")]).output)
+    result = runner.invoke(app, [*command, "--out", str(tmp_path / "d"), "--split-by", "document"])
+    by_document = json.loads(result.output)
+    assert by_query["split_by"] == "query" and by_query["test_documents_in_train"] > 0
+    assert by_document["split_by"] == "document" and by_document["test_documents_in_train"] == 0
+    assert by_document["queries"] == {"train": 63, "dev": 9, "test": 18}  # whole documents: 21, 3 and 6 of 30
+    wrong = runner.invoke(app, [*command, "--out", str(tmp_path / "x"), "--split-by", "topic"])
+    assert isinstance(wrong.exception, InputError) and "split by query or document" in str(wrong.exception)
