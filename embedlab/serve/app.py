@@ -47,6 +47,7 @@ from embedlab.errors import EmbedlabError, InputError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
+from embedlab.serve.follow import open_served, open_shadows
 
 logger = logging.getLogger("embedlab.serve")
 
@@ -58,7 +59,10 @@ class ServeConfig:
     Attributes:
         model: the model spec (``None``: the bundled default).
         served_name: the model name clients send; default the model's short name.
-        indexes: ``{name: index folder}`` served by ``/v1/search``.
+        indexes: ``{name: index folder or alias file}`` served by ``/v1/search``; an alias is followed
+            (:mod:`embedlab.serve.follow`): a promote or rollback takes effect without a restart.
+        shadow: ``{name: candidate index folder}``: searches of index ``name`` also run on the candidate in
+            the background, both rankings logged to ``shadow_log`` (JSON lines).
         reranker: a CrossEncoder directory for ``/v1/rerank`` and ``rerank`` in search.
         api_keys: accepted Bearer keys; empty means no authentication.
         max_inputs, max_chars, max_body_bytes: request limits.
@@ -72,6 +76,8 @@ class ServeConfig:
     model: str | None = None
     served_name: str | None = None
     indexes: dict[str, str] = field(default_factory=dict)
+    shadow: dict[str, str] = field(default_factory=dict)
+    shadow_log: str = "shadow.jsonl"
     reranker: str | None = None
     api_keys: frozenset[str] = frozenset()
     max_inputs: int = 2048
@@ -215,7 +221,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     )
     batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
                            on_batch=batch_sizes.observe)  # fmt: skip
-    indexes = _open_indexes(config.indexes, encoder)  # before serving: a missing index fails the start
+    indexes = open_served(config.indexes, encoder)  # before serving: a missing index fails the start
+    shadows = open_shadows(config.shadow, config.indexes, encoder, config.shadow_log)
     reranker = _load_reranker(config.reranker) if config.reranker else None
     max_chars = min(config.max_chars, encoder.max_chars or config.max_chars)  # the stricter limit, per request
 
@@ -224,6 +231,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         batcher.start()
         yield
         await batcher.stop()  # graceful: queued requests are answered first
+        for shadow in shadows.values():
+            await asyncio.to_thread(shadow.close)
 
     app = FastAPI(title="embedlab", version=__version__, lifespan=lifespan)
     if config.cors_origins:
@@ -330,6 +339,10 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         hits = await asyncio.to_thread(
             index.search, body.query, body.k, **options, rerank=reranker if body.rerank else None
         )
+        if body.index in shadows:
+            shadows[body.index].submit(
+                body.query, body.k, hits, {**options, "rerank": reranker if body.rerank else None}
+            )
         return {"object": "list", "data": [hit.__dict__ for hit in hits]}
 
     @app.post("/v1/rerank")
@@ -355,15 +368,6 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
 
     return app
-
-
-def _open_indexes(folders: dict[str, str], encoder: Encoder) -> dict[str, Any]:
-    """The served indexes, opened with the served model (the index modules load only when there are some)."""
-    if not folders:
-        return {}
-    from embedlab.index import Index
-
-    return {name: Index.open(path, encoder) for name, path in folders.items()}
 
 
 def _load_reranker(spec: str) -> Any:
