@@ -200,8 +200,8 @@ def build(
     marker = target / MARKER
     started = time.perf_counter()
     if marker.is_file():
-        index = Index.open(target, encoder)
         _check_same_build(read_marker(target), folder, encoder)
+        index = Index.open(target, encoder)
     else:
         index = Index.create(target, encoder, metadata_fields=settings["metadata_fields"],
                              chunk=settings.get("chunk", True),
