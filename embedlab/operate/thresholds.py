@@ -248,7 +248,11 @@ def calibrate_pairs(
     fit = fit_threshold(fit_score, fit_label, goal)
     checked_pairs(test_score, test_label)
     predicted = (test_score >= fit.value).astype(np.float64)
-    metrics: dict[str, Callable[..., Any]] = {"precision": precision_of, "recall": recall_of, "f": partial(f_of, beta=goal.beta)}
+    metrics: dict[str, Callable[..., Any]] = {
+        "precision": precision_of,
+        "recall": recall_of,
+        "f": partial(f_of, beta=goal.beta),
+    }
     return Threshold(
         value=fit.value,
         objective=str(goal),
