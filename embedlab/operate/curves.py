@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from embedlab.errors import InputError
+
+if TYPE_CHECKING:
+    from embedlab.operate.thresholds import Threshold
 
 CURVE_POINTS = 200  # points of each precision-recall curve kept in the artefact (for plots and reports)
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -157,3 +161,24 @@ def curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, list[float
     keep = np.unique(np.linspace(0, len(thresholds) - 1, min(CURVE_POINTS, len(thresholds))).round().astype(int))
     return {"threshold": thresholds[keep].tolist(), "precision": precision[keep].tolist(),
             "recall": recall[keep].tolist()}  # fmt: skip
+
+
+def plot_curve(threshold: Threshold, path: str | Path) -> Path:
+    """Draw both precision-recall curves with the chosen threshold's held-out point; save a PNG at ``path``."""
+    from embedlab.plots import pyplot
+
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    for split, style in (("fit", "--"), ("held_out", "-")):
+        points = threshold.curve.get(split)
+        if points:
+            axis.plot(points["recall"], points["precision"], style, label=split.replace("_", "-"))
+    held = threshold.held_out
+    axis.plot([held["recall"]["value"]], [held["precision"]["value"]], "o", color="black",
+              label=f"threshold {threshold.value:.3f} ({threshold.objective})")  # fmt: skip
+    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=threshold.space.model)
+    axis.legend(loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)

@@ -26,8 +26,9 @@ Example:
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -38,6 +39,7 @@ import numpy as np
 from embedlab.atomic import write_json
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.stats import Estimate, statistic_ci
+from embedlab.index.options import CALIBRATED, SearchOptions
 from embedlab.operate.curves import (
     Fit,
     Objective,
@@ -46,19 +48,23 @@ from embedlab.operate.curves import (
     f_of,
     fit_threshold,
     parse_objective,
+    plot_curve,
     pr_curve,
     precision_of,
     recall_of,
 )
+from embedlab.operate.pairs import benchmark_pairs, pair_scores
 
 __all__ = [
     "FILENAME", "Fit", "Objective", "Space", "Threshold", "attach", "benchmark_pairs", "calibrate_from_benchmark",
-    "calibrate_from_pairs", "calibrate_pairs", "fit_threshold", "index_threshold", "pair_scores",
-    "parse_objective", "plot_curve", "pr_curve",
+    "calibrate_from_pairs", "calibrate_pairs", "calibrated", "fit_threshold", "index_threshold", "pair_scores",
+    "parse_objective", "plot_curve", "pr_curve", "score_floor",
 ]  # fmt: skip
 
 FORMAT = "embedlab-threshold/1"
 FILENAME = "threshold.json"  # an index's calibrated threshold: INDEX/threshold.json
+_LOADED: dict[tuple[str, int, int], Threshold] = {}  # thresholds read, by (path, mtime, size): one read per change
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -322,39 +328,6 @@ def calibrate_from_pairs(
     return calibrate_pairs(scores, labels, objective, space=encoder, held_out=held_out, seed=seed, source=source)
 
 
-def pair_scores(encoder: Any, texts1: Sequence[str], texts2: Sequence[str]) -> np.ndarray:
-    """The cosine of each pair (every distinct text encoded once)."""
-    unique = list(dict.fromkeys([*texts1, *texts2]))
-    vectors = encoder.encode(unique)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    position = {text: i for i, text in enumerate(unique)}
-    left = vectors[[position[text] for text in texts1]]
-    right = vectors[[position[text] for text in texts2]]
-    return np.einsum("ij,ij->i", left, right).astype(np.float64)
-
-
-def benchmark_pairs(search: Any, benchmark: Any, *, k: int = 10) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(scores, labels, query ids)`` of every query's top ``k`` hits: relevant (qrels grade > 0) or not.
-
-    ``search`` is an :class:`~embedlab.index.Index` (vector search) or a ``SearchFn``; ``benchmark`` a
-    :class:`~embedlab.evaluate.data.RetrievalBenchmark`. Relevant documents outside the top ``k`` have no
-    score and are not counted: recall is that of what the user would see.
-    """
-    query_ids = list(benchmark.queries)
-    texts = [benchmark.queries[qid] for qid in query_ids]
-    if hasattr(search, "search_many"):
-        rankings = [[(hit.doc_id, hit.score) for hit in hits] for hits in search.search_many(texts, k)]
-    else:
-        rankings = search(texts, k)
-    scores, labels, groups = [], [], []
-    for qid, ranking in zip(query_ids, rankings, strict=True):
-        for doc_id, score in ranking[:k]:
-            scores.append(float(score))
-            labels.append(int(benchmark.qrels[qid].get(doc_id, 0) > 0))
-            groups.append(qid)
-    return np.asarray(scores), np.asarray(labels), groups
-
-
 def calibrate_from_benchmark(
     search: Any,
     benchmark: Any,
@@ -401,37 +374,58 @@ def attach(threshold: Threshold, index: Any) -> Path:
 
 
 def index_threshold(index: Any) -> Threshold:
-    """The threshold attached to ``index`` (``INDEX/threshold.json``), checked against it.
+    """The threshold attached to ``index`` (``INDEX/threshold.json``; read again when the file changes), checked.
 
     Raises:
         InputError: none attached, or an unreadable one.
         IndexMismatchError: it was calibrated for another model, backend, precision or dims.
     """
     path = Path(index.path) / FILENAME
-    if not path.exists():
+    try:
+        stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+    except OSError:
         raise InputError(
             f"The index {index.path} has no calibrated threshold ({FILENAME}): make one with "
             f"`embedlab threshold calibrate --index {index.path} ...`, or give a number."
+        ) from None
+    with _LOCK:
+        threshold = _LOADED.get(stamp)
+    if threshold is None:
+        threshold = Threshold.load(path)
+        with _LOCK:
+            _LOADED.clear()  # one file changed: the others are read again too (rarely more than a few)
+            _LOADED[stamp] = threshold
+    return threshold.check(index)
+
+
+def score_floor(index: Any, threshold: float | str | Threshold) -> float:
+    """A score floor for ``index``: a number, ``"calibrated"`` (its threshold), or a threshold checked against it.
+
+    Raises:
+        InputError: a string other than ``"calibrated"``, or no calibrated threshold.
+        IndexMismatchError: the threshold was measured with another model, backend, precision or dims.
+    """
+    if isinstance(threshold, Threshold):
+        return threshold.check(index).value
+    if isinstance(threshold, str):
+        if threshold != CALIBRATED:
+            raise InputError(f"A threshold is a number or {CALIBRATED!r}; got {threshold!r}.")
+        return index_threshold(index).value
+    return float(threshold)
+
+
+def calibrated(index: Any, options: SearchOptions) -> SearchOptions:
+    """``options`` with ``min_score="calibrated"`` replaced by ``index``'s calibrated threshold.
+
+    Raises:
+        InputError: a mode or a reranker whose scores are not the threshold's cosine, or no threshold.
+    """
+    if options.min_score != CALIBRATED:
+        return options
+    if options.mode != "vector" or options.rerank is not None:
+        raise InputError(
+            f"min_score={CALIBRATED!r} is a threshold on vector (cosine) scores; {options.mode} search"
+            f"{' with rerank' if options.rerank is not None else ''} scores on another scale: use mode='vector' "
+            "without rerank, or give min_score as a number."
         )
-    return Threshold.load(path).check(index)
-
-
-def plot_curve(threshold: Threshold, path: str | Path) -> Path:
-    """Draw both precision-recall curves with the chosen threshold's held-out point; save a PNG at ``path``."""
-    from embedlab.plots import pyplot
-
-    plt = pyplot()
-    figure, axis = plt.subplots(figsize=(5.5, 4.5))
-    for split, style in (("fit", "--"), ("held_out", "-")):
-        points = threshold.curve.get(split)
-        if points:
-            axis.plot(points["recall"], points["precision"], style, label=split.replace("_", "-"))
-    held = threshold.held_out
-    axis.plot([held["recall"]["value"]], [held["precision"]["value"]], "o", color="black",
-              label=f"threshold {threshold.value:.3f} ({threshold.objective})")  # fmt: skip
-    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=threshold.space.model)
-    axis.legend(loc="lower left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
+    return replace(options, min_score=index_threshold(index).value)

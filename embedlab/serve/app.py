@@ -330,7 +330,9 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         hits = await asyncio.to_thread(
             index.search, body.query, body.k, **options, rerank=reranker if body.rerank else None
         )
-        return {"object": "list", "data": [hit.__dict__ for hit in hits]}
+        # abstained: a score floor (a number or the calibrated threshold) was asked for and no document passed it
+        return {"object": "list", "data": [hit.__dict__ for hit in hits], "abstained": not hits and
+                options.get("min_score") is not None}  # fmt: skip
 
     @app.post("/v1/rerank")
     async def rerank(body: RerankRequest) -> dict[str, Any]:
