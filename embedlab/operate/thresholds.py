@@ -236,9 +236,9 @@ def calibrate_pairs(
 ) -> Threshold:
     """Fit a threshold on one split of scored pairs and report it on the other.
 
-    ``held_out`` is either the held-out fraction (pairs, or their ``groups`` — a query's hits, say — are
-    split at random with ``seed``) or explicit held-out ``(scores, labels)``, ``scores``/``labels`` then
-    being the fit split. ``space`` is what scored them (anything :meth:`Space.of` takes).
+    ``held_out`` is either the held-out fraction (pairs are split at random with ``seed``, positives and
+    negatives each in that proportion; with ``groups`` — a query's hits, say — whole groups are) or
+    explicit held-out ``(scores, labels)``, ``scores``/``labels`` then being the fit split. ``space`` is what scored them (anything :meth:`Space.of` takes).
 
     Raises:
         InputError: malformed scores or labels, a split without both classes, an objective not reachable.
@@ -248,7 +248,7 @@ def calibrate_pairs(
         fit_score, fit_label = score, label
         test_score, test_label = checked_pairs(*held_out)
     else:
-        test = _held_out_mask(len(score), held_out, groups, seed)
+        test = _held_out_mask(label, held_out, groups, seed)
         fit_score, fit_label, test_score, test_label = score[~test], label[~test], score[test], label[test]
     goal = parse_objective(objective)
     fit = fit_threshold(fit_score, fit_label, goal)
@@ -279,16 +279,22 @@ def calibrate_pairs(
     )
 
 
-def _held_out_mask(n: int, fraction: float, groups: Sequence[Any] | None, seed: int) -> np.ndarray:
-    """Which pairs are held out: ``fraction`` of the groups (each pair its own group by default), at random."""
+def _held_out_mask(label: np.ndarray, fraction: float, groups: Sequence[Any] | None, seed: int) -> np.ndarray:
+    """Which pairs are held out: ``fraction`` of the groups at random, or of each class's pairs without groups."""
     if not 0 < fraction < 1:
         raise InputError(f"The held-out fraction must be between 0 and 1, got {fraction}.")
-    keys = np.arange(n) if groups is None else np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
-    if groups is not None and len(keys) != n:
-        raise InputError(f"{len(keys)} groups for {n} pairs: give one group per pair.")
-    n_groups = int(keys.max()) + 1 if n else 0
-    chosen = np.random.default_rng(seed).permutation(n_groups)[: round(n_groups * fraction)]
-    return np.isin(keys, chosen)
+    rng = np.random.default_rng(seed)
+    if groups is None:  # stratified: each split gets its share of positives and of negatives
+        held = np.zeros(len(label), dtype=bool)
+        for cls in (0, 1):
+            members = np.flatnonzero(label == cls)
+            held[rng.permutation(members)[: round(len(members) * fraction)]] = True
+        return held
+    if len(groups) != len(label):
+        raise InputError(f"{len(groups)} groups for {len(label)} pairs: give one group per pair.")
+    keys = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
+    n_groups = int(keys.max()) + 1
+    return np.isin(keys, rng.permutation(n_groups)[: round(n_groups * fraction)])
 
 
 def _interval(metric: Callable[..., Any], label: np.ndarray, predicted: np.ndarray, n: int, seed: int) -> Estimate:

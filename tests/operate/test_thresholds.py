@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedlab import Encoder
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.operate.thresholds import Objective, Space, Threshold, calibrate_pairs, fit_threshold, parse_objective
 
@@ -131,3 +132,44 @@ def test_another_space_is_refused_naming_what_changed(other: Space, named: str) 
         threshold.check(other)
     assert "recalibrate" in str(refused.value)
     assert str(other) in str(refused.value)
+
+
+def test_benchmark_pairs_are_each_querys_hits_labelled_by_qrels() -> None:
+    from embedlab.evaluate import RetrievalBenchmark
+    from embedlab.operate.thresholds import benchmark_pairs, calibrate_from_benchmark
+
+    hits = {"q1": [("d1", 0.9), ("d2", 0.7)], "q2": [("d3", 0.8), ("d1", 0.4)], "q3": [("d2", 0.6), ("d3", 0.5)],
+            "q4": [("d1", 0.85), ("d3", 0.3)]}  # fmt: skip
+    bench = RetrievalBenchmark(
+        corpus={"d1": "a", "d2": "b", "d3": "c"}, queries={q: q for q in hits},
+        qrels={"q1": {"d1": 1}, "q2": {"d3": 2, "d1": 0}, "q3": {"d3": 1}, "q4": {"d1": 1}},
+    )  # fmt: skip
+
+    def search(queries: list[str], k: int) -> list[list[tuple[str, float]]]:
+        return [hits[query][:k] for query in queries]
+
+    scores, labels, groups = benchmark_pairs(search, bench, k=2)
+    assert scores.tolist() == [0.9, 0.7, 0.8, 0.4, 0.6, 0.5, 0.85, 0.3]
+    assert labels.tolist() == [1, 0, 1, 0, 0, 1, 1, 0]  # grade 0 is not relevant
+    assert groups == ["q1", "q1", "q2", "q2", "q3", "q3", "q4", "q4"]
+    with pytest.raises(InputError, match="pass space="):
+        calibrate_from_benchmark(search, bench, "f1")
+    threshold = calibrate_from_benchmark(search, bench, "f1", space=SPACE, k=2, seed=0)
+    assert threshold.n_pairs["fit"] == threshold.n_pairs["held_out"] == 4  # two queries, their hits together
+    assert "top 2 hits of 4 queries" in threshold.source
+
+
+def test_calibrate_from_pairs_scores_by_cosine_with_the_model(encoder: Encoder) -> None:
+    from embedlab.operate.thresholds import calibrate_from_pairs, pair_scores
+
+    first = ["A cat sleeps.", "The oven is hot.", "Stocks fell.", "He plays guitar."] * 2
+    second = ["A kitten naps.", "Bake in a hot oven.", "A cat sleeps.", "The oven is hot."] * 2
+    labels = [1, 1, 0, 0] * 2
+    scores = pair_scores(encoder, first, second)
+    vectors = encoder.encode(first[:1] + second[:1])
+    assert scores[0] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-5)
+    threshold = calibrate_from_pairs(encoder, first, second, labels, "f1", seed=1)
+    assert threshold.space == Space.of(encoder) and threshold.space.dims == 384
+    assert threshold.n_pairs["fit"] + threshold.n_pairs["held_out"] == 8
+    with pytest.raises(InputError, match="8 first texts, 8 second texts and 7 labels"):
+        calibrate_from_pairs(encoder, first, second, labels[:7], "f1")
