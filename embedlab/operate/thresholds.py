@@ -238,7 +238,8 @@ def calibrate_pairs(
 
     ``held_out`` is either the held-out fraction (pairs are split at random with ``seed``, positives and
     negatives each in that proportion; with ``groups`` — a query's hits, say — whole groups are) or
-    explicit held-out ``(scores, labels)``, ``scores``/``labels`` then being the fit split. ``space`` is what scored them (anything :meth:`Space.of` takes).
+    explicit held-out ``(scores, labels)``, ``scores``/``labels`` then being the fit split. ``space`` is
+    what scored them (anything :meth:`Space.of` takes).
 
     Raises:
         InputError: malformed scores or labels, a split without both classes, an objective not reachable.
