@@ -7,6 +7,10 @@ only change their base URL::
     client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="...")
     client.embeddings.create(model="all-MiniLM-L6-v2", input=["hello"], dimensions=128)
 
+``/v1/search`` takes every :class:`~embedlab.index.SearchOptions` field; with ``min_score`` (a number, or
+``"calibrated"``: the index's calibrated threshold) its answer says ``"abstained": true`` when no document
+passes it ("no confident match").
+
 Errors use OpenAI's schema ``{"error": {"message", "type", "param", "code"}}``: 401 without a valid key
 (when keys are configured), 404 for a model or index the server does not serve, 408 (and the connection
 closed) for a body that does not arrive within ``body_timeout`` seconds, 413 for a body over the limit,
@@ -343,7 +347,9 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
             shadows[body.index].submit(
                 body.query, body.k, hits, {**options, "rerank": reranker if body.rerank else None}
             )
-        return {"object": "list", "data": [hit.__dict__ for hit in hits]}
+        # abstained: a score floor (a number or the calibrated threshold) was asked for and no document passed it
+        return {"object": "list", "data": [hit.__dict__ for hit in hits], "abstained": not hits and
+                options.get("min_score") is not None}  # fmt: skip
 
     @app.post("/v1/rerank")
     async def rerank(body: RerankRequest) -> dict[str, Any]:
