@@ -202,6 +202,8 @@ def build(
     if marker.is_file():
         _check_same_build(read_marker(target), folder, encoder)
         index = Index.open(target, encoder)
+    elif _abandoned(target, encoder):  # killed between creating the index and marking it
+        index = Index.open(target, encoder)
     else:
         index = Index.create(target, encoder, metadata_fields=settings["metadata_fields"],
                              chunk=settings.get("chunk", True),
@@ -264,6 +266,13 @@ def check_complete(folder: str | Path) -> None:
             f"{folder} is a half-built index (migration.json says {record.get('status')!r}): finish it with "
             f"'embedlab migrate build {record.get('source')} --out {folder}' before promoting it."
         )
+
+
+def _abandoned(target: Path, encoder: Encoder) -> bool:
+    """Whether ``target`` is an empty index of ``encoder``'s model without a marker (a build killed at its start)."""
+    if (target / MARKER).is_file() or not (target / "index.json").is_file():
+        return False
+    return read_settings(target)["model"]["fingerprint"] == encoder.info.fingerprint and not document_ids(target)
 
 
 def _check_same_build(record: dict[str, Any], source: Path, encoder: Encoder) -> None:

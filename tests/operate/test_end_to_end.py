@@ -30,6 +30,7 @@ from embedlab.index import Index
 from embedlab.operate.aliases import read_alias
 from embedlab.operate.migrate import read_marker
 from embedlab.operate.promote import GateError
+from embedlab.operate.thresholds import Threshold
 from embedlab.serve import ServeConfig, create_app
 from tests.serve.conftest import running
 
@@ -37,7 +38,6 @@ from .conftest import QUERIES, documents, write_benchmark
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
-THRESHOLDS = ["--no-threshold"]  # the threshold leg is tested where thresholds are calibrated
 
 
 def cli(*args: str) -> str:
@@ -140,7 +140,7 @@ def test_migration_end_to_end(
     # the random model is far worse: the gate refuses, naming the figures
     output = cli("migrate", "compare", str(alias), str(tiny), "--benchmark", str(bench), "-k", "5")
     assert "NDCG@10 old" in output and "p = " in output and "RBO" in output
-    refused = runner.invoke(app, ["migrate", "promote", str(alias), str(tiny), *THRESHOLDS])
+    refused = runner.invoke(app, ["migrate", "promote", str(alias), str(tiny)])
     assert isinstance(refused.exception, GateError)
     assert "NDCG@10 is significantly worse" in str(refused.exception) and "p = " in str(refused.exception)
     assert read_alias(alias).target == old.resolve()
@@ -159,9 +159,10 @@ def test_migration_end_to_end(
         shadowed = [json.loads(line) for line in log.read_text().splitlines()]
         assert [record["query"] for record in shadowed] == queries and all(0 <= r["rbo"] <= 1 for r in shadowed)
         output = cli("migrate", "compare", str(alias), str(close), "--benchmark", str(bench), "--queries", str(log))
-        assert f"log ({len(queries)} queries)" in output
+        assert f"log ({len(queries)} queries)" in output and "threshold: calibrated" in output
+        assert Threshold.load(close / "threshold.json").check(Index.open(close, Encoder(perturbed_model)))
 
-        statuses = promote_under_load(url, queries, ["migrate", "promote", str(alias), str(close), *THRESHOLDS],
+        statuses = promote_under_load(url, queries, ["migrate", "promote", str(alias), str(close)],
                                       queries[0], before[0])  # fmt: skip
         assert read_alias(alias).target == close.resolve()
         assert len(statuses) > 20 and set(statuses) == {200}, statuses

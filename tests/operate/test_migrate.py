@@ -79,7 +79,7 @@ def test_compare_and_gate(old: Path, perturbed_model: EmbeddingModel, model: Emb
     with pytest.raises(GateError, match="no comparison"):
         promote(alias, built)
     result = compare(Index.open(old, Encoder(model)), Index.open(built, Encoder(perturbed_model)), benchmark=bench,
-                     queries=["cat food", "cat food", "rocket"], k=3)  # fmt: skip
+                     queries=["cat food", "cat food", "rocket"], k=3, objective=None)  # fmt: skip
     path = save(result, tmp_path / "new" / "compare")
     assert json.loads(path.read_text())["kind"] == "embedlab-migration-compare"
     assert "disagree most" in path.with_name("report.html").read_text()
@@ -88,6 +88,8 @@ def test_compare_and_gate(old: Path, perturbed_model: EmbeddingModel, model: Emb
     assert result["agreement"]["log"]["queries"] == 2  # repeated log queries count once
     assert result["agreement"]["benchmark"]["rbo"]["value"] > 0.8  # a nudged model ranks (nearly) alike
     assert gate(old, built, require_threshold=False).passed
+    missing = gate(old, built)  # no threshold was calibrated (objective=None)
+    assert not missing.passed and missing.failures[0].startswith("no calibrated threshold for the new index")
     # a comparison of other indexes does not open the gate
     verdict = gate(old, old, path, require_threshold=False)
     assert not verdict.passed and "compare these two again" in verdict.failures[0]
@@ -116,3 +118,13 @@ def test_a_significantly_worse_index_is_refused_naming_the_figures(tmp_path: Pat
         "0.9500], difference -0.6000 [-0.7000, -0.5000], p = 0.0001 < 0.05"
     ]
     assert np.isclose(verdict.figures["difference"], -0.6)
+
+
+def test_a_build_killed_before_marking_its_new_index_resumes(old: Path, model: EmbeddingModel, tmp_path: Path) -> None:
+    Index.create(tmp_path / "new", Encoder(model), metadata_fields=["topic"])  # what a build killed at once left
+    assert build(old, Encoder(model), tmp_path / "new", batch=24).documents == 24
+    (tmp_path / "other").mkdir()
+    Index.create(tmp_path / "other" / "index", Encoder(model))  # someone else's empty index, no marker
+    Index.open(tmp_path / "other" / "index", Encoder(model)).add([{"id": "x", "text": "a document of theirs"}])
+    with pytest.raises(InputError, match="already holds an index"):
+        build(old, Encoder(model), tmp_path / "other" / "index")
