@@ -4,8 +4,9 @@ Each command parses its options, calls one library function and prints what it r
 :mod:`~embedlab.cli.encode` (encode, similarity, check, cache), :mod:`~embedlab.cli.models` (models,
 packs), :mod:`~embedlab.cli.evaluate` (eval, benchmark), :mod:`~embedlab.cli.index`,
 :mod:`~embedlab.cli.adapt` (adapt, negatives), :mod:`~embedlab.cli.bias`, :mod:`~embedlab.cli.optimize`,
-:mod:`~embedlab.cli.serve`, :mod:`~embedlab.cli.label`, the production rooms (:mod:`~embedlab.cli.monitor`)
-and :mod:`~embedlab.cli.demo`; what they share is in :mod:`~embedlab.cli.common`.
+:mod:`~embedlab.cli.serve`, :mod:`~embedlab.cli.label`, the production rooms (:mod:`~embedlab.cli.threshold`,
+:mod:`~embedlab.cli.migrate`, :mod:`~embedlab.cli.monitor`) and :mod:`~embedlab.cli.demo`; what they share is in
+:mod:`~embedlab.cli.common`.
 A new group is a module with a ``register(app)`` function, added to ``GROUPS``.
 
 Example:
@@ -22,10 +23,24 @@ from typing import Annotated
 import typer
 
 from embedlab import __version__
-from embedlab.cli import adapt, bias, demo, encode, evaluate, index, label, models, monitor, optimize, serve
+from embedlab.cli import (
+    adapt,
+    bias,
+    demo,
+    encode,
+    evaluate,
+    index,
+    label,
+    migrate,
+    models,
+    monitor,
+    optimize,
+    serve,
+    threshold,
+)
 from embedlab.cli.common import console, run
 
-GROUPS = (encode, models, evaluate, index, adapt, label, bias, optimize, serve, monitor, demo)
+GROUPS = (encode, models, evaluate, index, adapt, label, bias, optimize, threshold, migrate, monitor, serve, demo)
 
 app = typer.Typer(
     help="embedlab: local-first custom text embeddings. Every command works offline.",

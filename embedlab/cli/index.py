@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, options_from, print_json
-from embedlab.index.options import option_fields
+from embedlab.errors import InputError
+from embedlab.index.options import CALIBRATED, option_fields
 
 index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
 
@@ -104,7 +105,7 @@ def index_delete(path: IndexDir, ids: Annotated[list[str], typer.Argument(help="
 
 
 @index_app.command("search")
-@options_from(option_fields(), types={"rerank": str | None})
+@options_from(option_fields(), types={"rerank": str | None, "min_score": str | None})
 def index_search(
     path: IndexDir,
     query: Annotated[str, typer.Argument(help="What to look for.")],
@@ -117,6 +118,7 @@ def index_search(
     """Search an index, optionally reranking the first results with a cross-encoder."""
     from embedlab.index import Index
 
+    options["min_score"] = _score_floor(options["min_score"])
     hits = Index.open(path, model).search(query, k, **options)
     if as_json:
         print_json([hit.__dict__ for hit in hits])
@@ -134,3 +136,13 @@ def index_info(path: IndexDir, model: QueryModel = None) -> None:
     from embedlab.index import Index
 
     print_json(Index.open(path, model).info())
+
+
+def _score_floor(text: str | None) -> float | str | None:
+    """``--min-score``: a number, or ``calibrated`` (the index's threshold)."""
+    if text is None or text == CALIBRATED:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--min-score must be a number or {CALIBRATED!r}; got {text!r}.") from None

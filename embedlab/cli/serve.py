@@ -26,8 +26,14 @@ def register(app: typer.Typer) -> None:
 def serve(
     model: ModelOption = None,
     index: Annotated[
-        list[str] | None, typer.Option("--index", help="An index to serve for /v1/search, as NAME=FOLDER (repeat).")
+        list[str] | None,
+        typer.Option("--index", help="An index to serve for /v1/search, as NAME=FOLDER or NAME=ALIAS_FILE (repeat)."),
     ] = None,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(help="Shadow mode: NAME=FOLDER also searches this candidate index in the background (repeat)."),
+    ] = None,
+    shadow_log: Annotated[Path, typer.Option(help="Where shadow comparisons go (JSON lines).")] = Path("shadow.jsonl"),
     reranker: Annotated[str | None, typer.Option(help="A CrossEncoder folder for /v1/rerank.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -53,8 +59,12 @@ def serve(
     indexes = dict(item.split("=", 1) for item in index or [] if "=" in item)
     if index and len(indexes) != len(index):
         raise EmbedlabError("Give indexes as NAME=FOLDER.")
+    shadows = dict(item.split("=", 1) for item in shadow or [] if "=" in item)
+    if shadow and len(shadows) != len(shadow):
+        raise EmbedlabError("Give shadow indexes as NAME=FOLDER.")
     config = ServeConfig(
-        model=model, served_name=served_name, indexes=indexes, reranker=reranker,
+        model=model, served_name=served_name, indexes=indexes, shadow=shadows, shadow_log=str(shadow_log),
+        reranker=reranker,
         api_keys=load_api_keys(path=api_key_file), max_batch=max_batch, max_wait=max_wait_ms / 1000,
         cache=cache, cors_origins=tuple(cors_origin or []), monitor_sample=monitor_sample,
     )  # fmt: skip

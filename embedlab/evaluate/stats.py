@@ -94,14 +94,18 @@ def statistic_ci(
     confidence: float = CONFIDENCE,
     n_resamples: int = 1000,
     seed: int = 0,
+    vectorized: bool = False,
 ) -> Estimate:
-    """Any statistic of paired samples (resampled together) with a percentile bootstrap interval."""
+    """Any statistic of paired samples (resampled together) with a percentile bootstrap interval.
+
+    ``vectorized``: ``statistic`` takes an ``axis`` keyword and reduces along it (scipy then resamples in batches).
+    """
     arrays = tuple(np.asarray(sample, dtype=np.float64) for sample in samples)
     result = stats.bootstrap(
         arrays,
         statistic,
         paired=True,
-        vectorized=False,
+        vectorized=vectorized,
         confidence_level=confidence,
         n_resamples=n_resamples,
         method="percentile",

@@ -2,8 +2,9 @@
 
 The FAQ's questions are embedded (their answers and categories are stored beside them), so "How can I
 change my password?" finds "How do I reset my password?". When the best match scores below
-``min_confidence`` the answer is ``None`` (say "I don't know" rather than guess), but the alternatives
-are still returned.
+``min_confidence`` the answer is ``None`` and :attr:`FaqAnswer.reply` says "No confident match" (rather
+than guess), but the alternatives are still returned. ``min_confidence="calibrated"`` takes the index's
+calibrated threshold (:mod:`embedlab.operate.thresholds`), refused if it was measured with another model.
 
 Example:
     >>> faq = FaqAnswerer.build("faq-index", [{"question": "How do I reset my password?",  # doctest: +SKIP
@@ -17,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.index.rows import sql_list
 from embedlab.index.store import Index
 from embedlab.models import EmbeddingModel
+from embedlab.operate.thresholds import Threshold, score_floor
 
 
 @dataclass
@@ -35,14 +37,27 @@ class FaqAnswer:
     confidence: float
     category: str | None = None
     alternatives: list[dict[str, Any]] = field(default_factory=list)
+    min_confidence: float | None = None
+
+    @property
+    def reply(self) -> str:
+        """The answer, or "No confident match" with the best candidate's confidence and the threshold."""
+        if self.answer is not None:
+            return self.answer
+        if self.question is None:
+            return "No confident match (the FAQ is empty)."
+        return (
+            f"No confident match: the closest question, {self.question!r}, scores {self.confidence:.3f}, "
+            f"below {self.min_confidence:.3f}."
+        )
 
 
 class FaqAnswerer:
     """Answer questions from an FAQ kept in an :class:`~embedlab.index.Index`."""
 
-    def __init__(self, index: Index, *, min_confidence: float = 0.5) -> None:
+    def __init__(self, index: Index, *, min_confidence: float | Literal["calibrated"] | Threshold = 0.5) -> None:
         self.index = index
-        self.min_confidence = min_confidence
+        self.min_confidence = score_floor(index, min_confidence)
 
     @classmethod
     def build(
@@ -51,7 +66,7 @@ class FaqAnswerer:
         entries: Sequence[Mapping[str, Any]],
         model: EmbeddingModel | Encoder | str | Path | None = None,
         *,
-        min_confidence: float = 0.5,
+        min_confidence: float | Literal["calibrated"] | Threshold = 0.5,
     ) -> FaqAnswerer:
         """Index FAQ entries (``question``, ``answer``, optional ``category`` and ``id``) at ``path``."""
         missing = [i for i, e in enumerate(entries) if not e.get("question") or not e.get("answer")]
@@ -70,7 +85,7 @@ class FaqAnswerer:
         condition = f"category = {sql_list([category])}" if category else None
         hits = self.index.search(question, k=alternatives + 1, filter=condition)
         if not hits:
-            return FaqAnswer(answer=None, question=None, confidence=0.0)
+            return FaqAnswer(answer=None, question=None, confidence=0.0, min_confidence=self.min_confidence)
         best, rest = hits[0], hits[1:]
         confident = best.score >= self.min_confidence
         return FaqAnswer(
@@ -81,4 +96,5 @@ class FaqAnswerer:
             alternatives=[
                 {"question": hit.text, "answer": hit.metadata["answer"], "confidence": hit.score} for hit in rest
             ],
+            min_confidence=self.min_confidence,
         )

@@ -30,6 +30,7 @@ from embedlab.errors import InputError
 Mode = Literal["vector", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
 RerankFusion = Literal["rrf", "replace"]
+CALIBRATED = "calibrated"  # min_score: the index's calibrated threshold (embedlab.operate.thresholds)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class SearchOptions:
     Attributes:
         mode: vector, bm25 or hybrid.
         filter: an SQL condition on metadata columns, applied before ranking (lang = 'en').
-        min_score: drop hits scoring below this (the mode's own score; with rerank, the cross-encoder's).
+        min_score: drop hits scoring below this (the mode's own score; with rerank, the cross-encoder's);
+            "calibrated" takes the index's calibrated threshold (INDEX/threshold.json, vector mode).
         fusion: rrf (reciprocal rank) or weighted (normalised scores) for hybrid.
         alpha: the vector side's weight in weighted fusion.
         candidates: chunks each component retrieves before documents are collapsed and fused.
@@ -53,7 +55,7 @@ class SearchOptions:
 
     mode: Mode = "vector"
     filter: str | None = None
-    min_score: float | None = None
+    min_score: float | Literal["calibrated"] | None = None
     fusion: Fusion = "rrf"
     alpha: Annotated[float, Interval(ge=0, le=1)] = 0.5
     candidates: Annotated[int, Ge(1)] = 100
@@ -64,6 +66,15 @@ class SearchOptions:
     def __post_init__(self) -> None:
         for name, (kind, _, _) in option_fields().items():
             _check(name, getattr(self, name), kind)
+        if isinstance(self.min_score, str) and self.min_score != CALIBRATED:
+            raise InputError(f"min_score must be a number or {CALIBRATED!r}; got {self.min_score!r}.")
+
+    @property
+    def score_floor(self) -> float | None:
+        """``min_score`` as a number (``"calibrated"`` is replaced by the index's threshold before searching)."""
+        if isinstance(self.min_score, str):
+            raise InputError(f"min_score={CALIBRATED!r} needs an index's calibrated threshold; search an index.")
+        return self.min_score
 
 
 def option_fields() -> dict[str, tuple[Any, Any, str]]:

@@ -48,11 +48,11 @@ def search(
             components["bm25"] = bm25_candidates(rows, query, depth, options.filter, first_stage)
         hits = fuse(
             components, first_stage, mode=options.mode, fields=fields, fusion=options.fusion, alpha=options.alpha,
-            min_score=None if cross_encoder is not None else options.min_score,
+            min_score=None if cross_encoder is not None else options.score_floor,
         )  # fmt: skip
         if cross_encoder is not None:
             hits = rerank_hits(
-                cross_encoder, query, hits, k, options.min_score, options.rerank_top, options.rerank_fusion
+                cross_encoder, query, hits, k, options.score_floor, options.rerank_top, options.rerank_fusion
             )
         results.append(hits)
     return results

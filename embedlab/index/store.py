@@ -27,7 +27,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -54,6 +54,7 @@ from embedlab.index.settings import (
     same_space,
 )
 from embedlab.models import EmbeddingModel, ModelInfo, load_model
+from embedlab.operate.thresholds import Threshold, calibrated, index_threshold, score_floor
 
 
 class Index:
@@ -285,7 +286,7 @@ class Index:
 
     def search_many(self, queries: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]:
         """:meth:`search` for several queries (their vectors are encoded in one batch)."""
-        chosen = search_options(options)
+        chosen = calibrated(self, search_options(options))
         _check_k(k)
         if self._table() is None:
             return [[] for _ in queries]
@@ -301,7 +302,7 @@ class Index:
         Raises:
             IndexMismatchError: the vectors have another dimension than the index's.
         """
-        chosen = search_options({**options, "mode": "vector"})
+        chosen = calibrated(self, search_options({**options, "mode": "vector"}))
         if chosen.rerank is not None:
             raise InputError("search_vectors cannot rerank (the cross-encoder needs the query text); use search.")
         _check_k(k)
@@ -322,11 +323,16 @@ class Index:
         found = searching.vector_candidates(self._rows, self._accelerator, matrix[0], max(100, 4 * k), condition)
         return fuse({"vector": found}, k, mode="vector", fields=list(self.settings["metadata_fields"]))
 
-    def near_duplicates(self, threshold: float = 0.95, *, block: int = 2048) -> list[tuple[str, str, float]]:
+    def near_duplicates(
+        self, threshold: float | Literal["calibrated"] | Threshold = 0.95, *, block: int = 2048
+    ) -> list[tuple[str, str, float]]:
         """Pairs of documents whose vectors (mean of chunks) have cosine >= ``threshold``, most similar first.
 
+        ``threshold`` may be ``"calibrated"`` (the index's :meth:`calibrated_threshold`) or a
+        :class:`~embedlab.operate.thresholds.Threshold` (refused if measured with another model or precision).
         Computed block by block with matrix products (no pair loop in Python): memory ``block x n``.
         """
+        threshold = score_floor(self, threshold)
         ids, matrix = self._rows.document_vectors(None)
         pairs: list[tuple[str, str, float]] = []
         for start in range(0, len(ids), block):
@@ -335,6 +341,15 @@ class Index:
             rows, cols = np.nonzero(later & (scores >= threshold))  # each pair once, never a document with itself
             pairs.extend((ids[start + r], ids[c], float(scores[r, c])) for r, c in zip(rows, cols, strict=True))
         return sorted(pairs, key=lambda pair: -pair[2])
+
+    def calibrated_threshold(self) -> Threshold:
+        """The threshold calibrated for this index (``INDEX/threshold.json``), checked against it.
+
+        Raises:
+            InputError: none was attached (``embedlab threshold calibrate --index``), or it is unreadable.
+            IndexMismatchError: it was calibrated with another model, backend, precision or dims.
+        """
+        return index_threshold(self)
 
     def sync_ann(self) -> SyncReport:
         """Build the ANN accelerator, or bring it up to date with the table, and save it if it has new rows.

@@ -7,6 +7,10 @@ only change their base URL::
     client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="...")
     client.embeddings.create(model="all-MiniLM-L6-v2", input=["hello"], dimensions=128)
 
+``/v1/search`` takes every :class:`~embedlab.index.SearchOptions` field; with ``min_score`` (a number, or
+``"calibrated"``: the index's calibrated threshold) its answer says ``"abstained": true`` when no document
+passes it ("no confident match").
+
 Errors use OpenAI's schema ``{"error": {"message", "type", "param", "code"}}``: 401 without a valid key
 (when keys are configured), 404 for a model or index the server does not serve, 408 (and the connection
 closed) for a body that does not arrive within ``body_timeout`` seconds, 413 for a body over the limit,
@@ -48,6 +52,7 @@ from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
 from embedlab.serve.monitoring import ServedMonitors
+from embedlab.serve.follow import open_served, open_shadows
 
 logger = logging.getLogger("embedlab.serve")
 
@@ -59,7 +64,10 @@ class ServeConfig:
     Attributes:
         model: the model spec (``None``: the bundled default).
         served_name: the model name clients send; default the model's short name.
-        indexes: ``{name: index folder}`` served by ``/v1/search``.
+        indexes: ``{name: index folder or alias file}`` served by ``/v1/search``; an alias is followed
+            (:mod:`embedlab.serve.follow`): a promote or rollback takes effect without a restart.
+        shadow: ``{name: candidate index folder}``: searches of index ``name`` also run on the candidate in
+            the background, both rankings logged to ``shadow_log`` (JSON lines).
         reranker: a CrossEncoder directory for ``/v1/rerank`` and ``rerank`` in search.
         api_keys: accepted Bearer keys; empty means no authentication.
         max_inputs, max_chars, max_body_bytes: request limits.
@@ -75,6 +83,8 @@ class ServeConfig:
     model: str | None = None
     served_name: str | None = None
     indexes: dict[str, str] = field(default_factory=dict)
+    shadow: dict[str, str] = field(default_factory=dict)
+    shadow_log: str = "shadow.jsonl"
     reranker: str | None = None
     api_keys: frozenset[str] = frozenset()
     max_inputs: int = 2048
@@ -220,7 +230,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
     )
     batcher = MicroBatcher(encoder, max_batch=config.max_batch, max_wait=config.max_wait,
                            on_batch=batch_sizes.observe)  # fmt: skip
-    indexes = _open_indexes(config.indexes, encoder)  # before serving: a missing index fails the start
+    indexes = open_served(config.indexes, encoder)  # before serving: a missing index fails the start
+    shadows = open_shadows(config.shadow, config.indexes, encoder, config.shadow_log)
     reranker = _load_reranker(config.reranker) if config.reranker else None
     monitors = ServedMonitors(indexes, registry, sample=config.monitor_sample)  # searches of monitored indexes
     max_chars = min(config.max_chars, encoder.max_chars or config.max_chars)  # the stricter limit, per request
@@ -232,6 +243,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         yield
         await batcher.stop()  # graceful: queued requests are answered first
         monitors.stop()  # their searches' records are written
+        for shadow in shadows.values():
+            await asyncio.to_thread(shadow.close)
 
     app = FastAPI(title="embedlab", version=__version__, lifespan=lifespan)
     if config.cors_origins:
@@ -339,7 +352,13 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
             index.search, body.query, body.k, **options, rerank=reranker if body.rerank else None
         )
         monitors.log(body.index, body.query, hits)
-        return {"object": "list", "data": [hit.__dict__ for hit in hits]}
+        if body.index in shadows:
+            shadows[body.index].submit(
+                body.query, body.k, hits, {**options, "rerank": reranker if body.rerank else None}
+            )
+        # abstained: a score floor (a number or the calibrated threshold) was asked for and no document passed it
+        return {"object": "list", "data": [hit.__dict__ for hit in hits], "abstained": not hits and
+                options.get("min_score") is not None}  # fmt: skip
 
     @app.post("/v1/rerank")
     async def rerank(body: RerankRequest) -> dict[str, Any]:
@@ -366,15 +385,6 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
         return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
 
     return app
-
-
-def _open_indexes(folders: dict[str, str], encoder: Encoder) -> dict[str, Any]:
-    """The served indexes, opened with the served model (the index modules load only when there are some)."""
-    if not folders:
-        return {}
-    from embedlab.index import Index
-
-    return {name: Index.open(path, encoder) for name, path in folders.items()}
 
 
 def _load_reranker(spec: str) -> Any:
