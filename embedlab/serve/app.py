@@ -51,8 +51,8 @@ from embedlab.errors import EmbedlabError, InputError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
-from embedlab.serve.monitoring import ServedMonitors
 from embedlab.serve.follow import open_served, open_shadows
+from embedlab.serve.monitoring import ServedMonitors
 
 logger = logging.getLogger("embedlab.serve")
 
