@@ -21,6 +21,7 @@ def card(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="A model (repeat for more).")] = None,
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     language: Annotated[list[str] | None, typer.Option("--language", "-l", help="Only these (default: all).")] = None,
+    pairs: Annotated[int | None, typer.Option(min=10, help="Only the first N pairs of each language.")] = None,
     margin: Annotated[float, typer.Option(help="Warn about languages this far below English (Spearman).")] = 0.05,
     sample: Annotated[int, typer.Option(help="Sentences per language for the normalisation check.")] = 100,
     resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of each interval.")] = 1000,
@@ -32,7 +33,7 @@ def card(
     from embedlab.encode import Encoder
     from embedlab.evaluate.multilingual import language_card, load_multilingual_sts
 
-    data = load_multilingual_sts(sts_multi, split=split, languages=language)
+    data = load_multilingual_sts(sts_multi, split=split, languages=language, limit=pairs)
     specs = [None if spec == "default" else spec for spec in (model or ["default"])]
     cards = [language_card(Encoder(spec, cache=cache, show_progress=False), data, margin=margin, sample=sample,
                            resamples=resamples)

@@ -57,9 +57,16 @@ class MultilingualSet:
 
 
 def load_multilingual_sts(
-    folder: str | Path, *, split: str = "test", languages: Sequence[str] | None = None, reference: str = REFERENCE
+    folder: str | Path,
+    *,
+    split: str = "test",
+    languages: Sequence[str] | None = None,
+    reference: str = REFERENCE,
+    limit: int | None = None,
 ) -> MultilingualSet:
     """Read ``stsb-<lang>-<split>.csv`` for the reference and each language (default: every file of the split).
+
+    ``limit`` keeps the first rows only (the same pairs in every language), for a quicker card.
 
     Raises:
         InputError: no such folder or file, or a language whose rows are not the reference's (other scores).
@@ -82,6 +89,8 @@ def load_multilingual_sts(
                 f"stsb-{language}-{split}.csv does not hold the same pairs as the {reference} file "
                 f"({len(pair_set.scores)} rows vs {len(gold)}, or other scores): rows must align across languages."
             )
+    if limit is not None:
+        pairs = {lang: PairSet(p.texts1[:limit], p.texts2[:limit], p.scores[:limit]) for lang, p in pairs.items()}
     return MultilingualSet(pairs, reference)
 
 

@@ -39,6 +39,9 @@ PROBE_TEXT = "dimension probe"
 class RemoteEmbedding(InputModule):
     """A sentence-transformers input module whose forward pass asks a remote provider for the vectors."""
 
+    spec: RemoteSpec
+    client: RemoteClient
+
     def __init__(self, client: RemoteClient, dimension: int) -> None:
         super().__init__()
         self.client = client
