@@ -80,8 +80,8 @@ def bench(tmp_path: Path) -> Path:
     )
     (tmp_path / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n"
                                                     for q, (t, _) in queries.items()))  # fmt: skip
-    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
-                                                 + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in queries.items()))  # fmt: skip
+    qrels = "".join(f"{q}\t{d}\t1\n" for q, (_, d) in queries.items())
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
     return tmp_path
 
 
