@@ -103,23 +103,28 @@ def load_remote(spec: str | RemoteSpec, *, client: RemoteClient | None = None) -
 
 
 @cache
-def counting_tokenizer() -> Any:  # a tokenizers.Tokenizer (the package has no type hints)
-    """The bundled model's WordPiece tokenizer, used to estimate a provider's token counts offline."""
-    from tokenizers import Tokenizer  # type: ignore[import-untyped]
+def counting_tokenizer() -> Any:
+    """The bundled model's WordPiece tokenizer (a fast ``transformers`` one, which the chunker needs too).
+
+    It estimates a provider's token counts offline and cuts long documents into chunks for a remote model.
+    """
+    from transformers import AutoTokenizer
 
     from embedlab.verified import bundled_model_dir
 
-    tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
+    return AutoTokenizer.from_pretrained(str(bundled_model_dir()), local_files_only=True)
 
 
 def count_tokens(texts: Sequence[str]) -> list[int]:
-    """Estimated tokens of each text (WordPiece, no special tokens)."""
-    from embedlab.encode.text import token_counts
+    """Estimated tokens of each text (WordPiece, without special tokens)."""
+    from embedlab.encode.text import quiet_tokenizer, tokenizer_lock
 
-    return token_counts(counting_tokenizer(), texts)
+    if not texts:
+        return []
+    tokenizer = counting_tokenizer()
+    with tokenizer_lock(tokenizer), quiet_tokenizer():
+        encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False)
+    return [len(ids) for ids in encoded["input_ids"]]
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,12 @@ def test_failures_reach_the_cli_as_errors_without_the_key(monkeypatch: pytest.Mo
     assert isinstance(result.exception, RemoteError)
     assert "refused the request (HTTP 403: key *** is not allowed)" in str(result.exception)
     assert KEY not in result.output and KEY not in str(result.exception)
+
+
+def test_long_documents_are_chunked_within_the_providers_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDLAB_ENDPOINT_API_KEY", KEY)
+    with serving(FakeProvider(dim=8)) as fake:
+        encoder = Encoder(load_model(f"openai:m@{fake.url}/v1#8"))
+        documents = encoder.encode_documents(["word " * 20_000, "a short one"])
+    assert documents.vectors.shape == (2, 8) and len(documents.chunks) == 4  # 20,000 tokens in 3 windows of 8,191
+    assert max(len(text.split()) for text in fake.requests[0]["body"]["input"]) <= 8191
