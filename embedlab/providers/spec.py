@@ -161,6 +161,8 @@ def parse_spec(spec: str) -> RemoteSpec:
     url = match["url"]
     if url is not None and not re.match(r"https?://[^/]", url):
         raise InputError(f"{spec!r}: the endpoint must be an http(s) URL such as http://127.0.0.1:8000/v1.")
+    if url is not None and "@" in url.split("/")[2]:  # user:password@host would be stored with the spec
+        raise InputError(f"The endpoint URL holds credentials: put the key in {ENDPOINT_KEY_ENV}, not in the URL.")
     dims = int(match["dims"]) if match["dims"] else None
     if dims is not None and dims < 1:
         raise InputError(f"{spec!r}: dimensions must be at least 1.")

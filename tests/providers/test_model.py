@@ -32,7 +32,8 @@ def test_specs_parse_and_refuse_what_a_model_cannot_give() -> None:
     assert is_remote("cohere:embed-v4.0#512") and not is_remote("./models/x") and not is_remote("BAAI/bge-small")
     for bad, message in [("openai:text-embedding-ada-002#512", "cannot give 512"),
                          ("openai:text-embedding-3-small#4096", "cannot give 4096"),
-                         ("openai:m@ftp://host", "http"), ("voyage:m", "not a remote model spec")]:  # fmt: skip
+                         ("openai:m@ftp://host", "http"), ("voyage:m", "not a remote model spec"),
+                         ("openai:m@http://me:secret@host/v1", "holds credentials")]:  # fmt: skip
         with pytest.raises(InputError, match=message):
             parse_spec(bad)
 
