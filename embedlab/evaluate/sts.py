@@ -25,11 +25,14 @@ def sts_correlation(encoder: Encoder, pairs: PairSet) -> dict[str, Estimate]:
         raise InputError(
             f"Need at least {MIN_PAIRS} scored pairs for a correlation and its interval, got {len(pairs.scores)}."
         )
-    left = encoder.encode(pairs.texts1)
-    right = encoder.encode(pairs.texts2)
-    cosines = (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
+    cosines = pair_cosines(encoder.encode(pairs.texts1), encoder.encode(pairs.texts2))
     gold = np.asarray(pairs.scores, dtype=np.float64)
     return {
         "spearman": statistic_ci(lambda x, y: float(spearmanr(x, y).statistic), cosines, gold),
         "pearson": statistic_ci(lambda x, y: float(pearsonr(x, y).statistic), cosines, gold),
     }
+
+
+def pair_cosines(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The cosine of each row of ``left`` with the same row of ``right``."""
+    return np.asarray((left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1)))
