@@ -1,7 +1,7 @@
 """Calibrated thresholds on real labelled pairs: does the held-out precision land on the objective?
 
     python bench/thresholds.py                       # ESCO 4,000 titles + all 8,628 STS-B pairs, 5 split seeds
-    python bench/thresholds.py --esco 2000 --seeds 3 --objective "precision>=0.8"
+    python bench/thresholds.py --esco 2000 --seeds 3 --objective "precision>=0.8" --sets esco
 
 Two pair sets, scored once by cosine with the bundled model (``embedlab.operate.thresholds.pair_scores``):
 
@@ -79,15 +79,15 @@ def main() -> None:
     parser.add_argument("--esco", type=int, default=4000, help="ESCO alternative titles (two pairs each).")
     parser.add_argument("--objective", default="precision>=0.9")
     parser.add_argument("--seeds", type=int, default=5, help="Random fit/held-out splits.")
+    parser.add_argument("--sets", nargs="+", choices=["esco", "stsb"], default=["esco", "stsb"])
     args = parser.parse_args()
     goal = parse_objective(args.objective)
     encoder = Encoder(show_progress=False)
     out = Path(__file__).resolve().parent / "out" / "thresholds"
     out.mkdir(parents=True, exist_ok=True)
-    for name, (texts1, texts2, labels) in {
-        "esco": esco_pairs(args.shared, args.esco),
-        "stsb": stsb_pairs(args.shared),
-    }.items():
+    builders = {"esco": lambda: esco_pairs(args.shared, args.esco), "stsb": lambda: stsb_pairs(args.shared)}
+    for name in args.sets:
+        texts1, texts2, labels = builders[name]()
         started = time.perf_counter()
         scores = pair_scores(encoder, texts1, texts2)
         print(f"\n{name}: {len(labels)} pairs, {sum(labels)} positive; scored in {time.perf_counter() - started:.0f} s")
