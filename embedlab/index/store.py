@@ -413,6 +413,8 @@ def embed_for_index(
     With chunking off, each document is one chunk spanning its whole text (its title before it when encoded).
     """
     _, texts = validate(documents)
+    if not texts:
+        return ChunkEmbeddings([], np.zeros((0, settings["model"]["dimension"]), np.float32))
     titles = [document.get("title") or None for document in documents]
     if not settings.get("chunk", True):
         whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]

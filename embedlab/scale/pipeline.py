@@ -168,7 +168,7 @@ class IndexWorker(_Worker):
         found = documents(batch, self.fields)
         todo, hashes = to_encode(found, self.committed)
         dimension = self.index_settings["model"]["dimension"]
-        embedded = embed_for_index(self.encoder, self.index_settings, todo) if todo else _no_chunks(dimension)
+        embedded = embed_for_index(self.encoder, self.index_settings, todo)
         encoding = {id(document) for document in todo}
         skipped = [document for document in found if id(document) not in encoding]
         return chunk_table([*todo, *skipped], [*hashes, *[None] * len(skipped)], embedded, dimension)
@@ -411,7 +411,3 @@ def _vectors(column: Any) -> np.ndarray:
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     width = array.type.list_size
     return np.asarray(array.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(-1, width)
-
-
-def _no_chunks(dimension: int) -> ChunkEmbeddings:
-    return ChunkEmbeddings([], np.zeros((0, dimension), np.float32))
