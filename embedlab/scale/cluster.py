@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,13 +103,15 @@ def connected(cluster: Cluster) -> Iterator[int]:
     import ray
 
     started = not ray.is_initialized()
-    if started and cluster.address is None:
-        actors = cluster.actors or os.cpu_count() or 1
-        ray.init(include_dashboard=False, num_cpus=int(actors * cluster.cpus_per_actor) + 1,
-                 object_store_memory=cluster.object_store_mb * 2**20, log_to_driver=False,
-                 configure_logging=True, logging_level=logging.WARNING)  # fmt: skip
-    elif started:
-        ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
+    with warnings.catch_warnings():  # Ray forks its node processes: LanceDB's note on forks is not for them
+        warnings.filterwarnings("ignore", "lancedb fork support", RuntimeWarning)
+        if started and cluster.address is None:
+            actors = cluster.actors or os.cpu_count() or 1
+            ray.init(include_dashboard=False, num_cpus=int(actors * cluster.cpus_per_actor) + 1,
+                     object_store_memory=cluster.object_store_mb * 2**20, log_to_driver=False,
+                     logging_level=logging.WARNING)  # fmt: skip
+        elif started:
+            ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
     try:
         yield cluster.actors or _room(ray.cluster_resources(), cluster)
     finally:

@@ -16,7 +16,9 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,16 +87,17 @@ def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
     """
     import ray.data
 
-    path = Path(source)
-    suffix = (next(path.glob("*.*"), path) if path.is_dir() else path).suffix.lower()
+    filesystem, first = _first_file(str(source))
+    suffix = Path(first).suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"{source}: the Ray engine reads {', '.join(FORMATS)} files, not {suffix or 'this'!r}.")
-    if not path.exists() and "://" not in str(source):
-        raise InputError(f"{source}: no such file or folder.")
     if suffix == ".parquet":
         dataset = ray.data.read_parquet(str(source))
     elif suffix in (".csv", ".tsv"):
-        dataset = _read_csv(str(source), "\t" if suffix == ".tsv" else ",")
+        with filesystem.open_input_stream(first) as stream:
+            header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""), delimiter="\t"
+                                     if suffix == ".tsv" else ","), [])  # fmt: skip
+        dataset = _read_csv(str(source), "\t" if suffix == ".tsv" else ",", header)
     else:
         dataset = ray.data.read_json(str(source), lines=True)
     names = dataset.schema().names
@@ -108,14 +111,35 @@ def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
     return dataset, resolved
 
 
-def _read_csv(source: str, delimiter: str) -> Any:
+def _first_file(source: str) -> tuple[Any, str]:
+    """The file system of ``source`` and ``source`` itself, or its first file when it is a folder or prefix.
+
+    Raises:
+        InputError: nothing at ``source``, or a folder without files.
+    """
+    from pyarrow import fs
+
+    if "://" in source:
+        filesystem, path = fs.FileSystem.from_uri(source)
+    else:
+        filesystem, path = fs.LocalFileSystem(), str(Path(source).resolve())
+    info = filesystem.get_file_info(path)
+    if info.type == fs.FileType.NotFound:
+        raise InputError(f"{source}: no such file or folder.")
+    if info.type == fs.FileType.Directory:
+        files = sorted(found.path for found in filesystem.get_file_info(fs.FileSelector(path, recursive=True))
+                       if found.type == fs.FileType.File)  # fmt: skip
+        if not files:
+            raise InputError(f"{source}: the folder holds no files.")
+        path = files[0]
+    return filesystem, path
+
+
+def _read_csv(source: str, delimiter: str, header: list[str]) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import ray.data
 
-    first = next(Path(source).glob("*.*"), None) if Path(source).is_dir() else Path(source)
-    with open(first or source, encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=delimiter), [])
     return ray.data.read_csv(
         source,
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
@@ -340,6 +364,7 @@ def _blocks(dataset: Any, *, preserve_order: bool) -> Iterator[pa.Table | None]:
     """The dataset's output blocks, then ``None``; a failure inside Ray is raised as the embedlab error behind it."""
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # embedlab reports progress itself
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

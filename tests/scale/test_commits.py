@@ -6,6 +6,8 @@ runs here on a real LanceDB index, with vectors from the same encoder as ``Index
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -133,3 +135,14 @@ def test_without_ray_the_engine_names_the_extra(monkeypatch):
     monkeypatch.setattr(extras, "_importable", lambda module: module != "ray" and real(module))
     with pytest.raises(MissingExtraError, match=r"pip install 'embedlab\[ray\]'"), connected(Cluster()):
         pass
+
+
+def test_a_folder_is_read_from_its_first_file_and_a_missing_one_is_named(tmp_path):
+    from embedlab.scale.pipeline import _first_file
+
+    (tmp_path / "docs").mkdir()
+    for name in ("part-2.csv", "part-1.csv"):
+        (tmp_path / "docs" / name).write_text("id,text\n1,a\n")
+    assert Path(_first_file(str(tmp_path / "docs"))[1]).name == "part-1.csv"
+    with pytest.raises(InputError, match="no such file"):
+        _first_file(str(tmp_path / "nothing.jsonl"))
