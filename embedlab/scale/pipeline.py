@@ -87,10 +87,7 @@ def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
     """
     import ray.data
 
-    filesystem, first = _first_file(str(source))
-    suffix = Path(first).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"{source}: the Ray engine reads {', '.join(FORMATS)} files, not {suffix or 'this'!r}.")
+    filesystem, first, suffix = check_source(source)
     if suffix == ".parquet":
         dataset = ray.data.read_parquet(str(source))
     elif suffix in (".csv", ".tsv"):
@@ -109,6 +106,19 @@ def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
         if name is not None and name not in names:
             raise InputError(f"{source}: no {role} field {name!r}; fields are: {', '.join(names)}.")
     return dataset, resolved
+
+
+def check_source(source: str | Path) -> tuple[Any, str, str]:
+    """The file system of ``source``, its (first) file and that file's suffix; checked before Ray starts.
+
+    Raises:
+        InputError: nothing at ``source``, an empty folder, or a format the Ray engine does not read.
+    """
+    filesystem, first = _first_file(str(source))
+    suffix = Path(first).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"{source}: the Ray engine reads {', '.join(FORMATS)} files, not {suffix or 'this'!r}.")
+    return filesystem, first, suffix
 
 
 def _first_file(source: str) -> tuple[Any, str]:
@@ -279,6 +289,7 @@ def add_with_ray(
     ledger = Ledger(index.path, stored["fingerprint"])
     fields = Fields(text_field or "text", id_field, title_field, tuple(index.settings["metadata_fields"]))
     started = time.perf_counter()
+    check_source(source)
     with connected(cluster) as actors:
         import ray
         import ray.data
@@ -326,6 +337,7 @@ def encode_with_ray(
     ``chunking`` holds ``max_tokens``, ``overlap``, ``aggregate`` and ``titles`` when texts are chunked.
     """
     cluster = cluster or Cluster()
+    check_source(source)
     with connected(cluster) as actors:
         dataset, fields = read_dataset(source, fields)
         encoded = dataset.map_batches(

@@ -17,10 +17,10 @@ from embedlab import EmbeddingModel
 from embedlab.errors import InputError, MissingExtraError
 from embedlab.index import Index
 from embedlab.index.store import embed_for_index
-from embedlab.scale import Cluster, Ledger, Progress, content_hash
+from embedlab.scale import Cluster, Ledger, Progress, add_with_ray, content_hash
 from embedlab.scale.cluster import connected
 from embedlab.scale.ledger import to_encode
-from embedlab.scale.pipeline import Fields, _commit, _Pending, _take, chunk_table, documents
+from embedlab.scale.pipeline import Fields, _commit, _Pending, _take, check_source, chunk_table, documents
 
 LONG = " ".join(f"Sentence {i} about a cat that sleeps on the warm mat all afternoon." for i in range(10))
 DOCS = [
@@ -137,12 +137,14 @@ def test_without_ray_the_engine_names_the_extra(monkeypatch):
         pass
 
 
-def test_a_folder_is_read_from_its_first_file_and_a_missing_one_is_named(tmp_path):
-    from embedlab.scale.pipeline import _first_file
-
+def test_inputs_are_checked_before_ray_starts(tmp_path, index):
     (tmp_path / "docs").mkdir()
     for name in ("part-2.csv", "part-1.csv"):
         (tmp_path / "docs" / name).write_text("id,text\n1,a\n")
-    assert Path(_first_file(str(tmp_path / "docs"))[1]).name == "part-1.csv"
+    _, first, suffix = check_source(tmp_path / "docs")
+    assert (Path(first).name, suffix) == ("part-1.csv", ".csv")
     with pytest.raises(InputError, match="no such file"):
-        _first_file(str(tmp_path / "nothing.jsonl"))
+        check_source(tmp_path / "nothing.jsonl")
+    (tmp_path / "lines.txt").write_text("one text\n")
+    with pytest.raises(InputError, match=r"reads \.jsonl.*not '\.txt'"):
+        add_with_ray(index, tmp_path / "lines.txt")  # refused before any Ray start-up
