@@ -97,9 +97,9 @@ def connected(cluster: Cluster) -> Iterator[int]:
         MissingExtraError: Ray is not installed (the message names ``pip install 'embedlab[ray]'``).
         InputError: the cluster has no room for one actor.
     """
-    require("ray")
     if cluster.address is None:
         os.environ.update(LOOPBACK)  # read when Ray is first imported; its processes inherit it
+    require("ray")
     import ray
 
     started = not ray.is_initialized()
