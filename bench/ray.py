@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-variant", action="store_true", help="skip the ONNX variant")
     args = parser.parse_args()
+    here = Path(__file__).resolve().parent  # this file is ray.py: Ray itself must not be imported from here
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
 
     model = load_model(device="cpu")
     docs = stdlib_docstrings()[: args.n]

@@ -87,6 +87,8 @@ def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
     """
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # embedlab reports progress itself
+    ray.data.DataContext.get_current().enable_progress_bars = False
     filesystem, first, suffix = check_source(source)
     if suffix == ".parquet":
         dataset = ray.data.read_parquet(str(source))
@@ -376,9 +378,7 @@ def _blocks(dataset: Any, *, preserve_order: bool) -> Iterator[pa.Table | None]:
     """The dataset's output blocks, then ``None``; a failure inside Ray is raised as the embedlab error behind it."""
     from ray.data import DataContext
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # embedlab reports progress itself
     context = DataContext.get_current()
-    context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.execution_options.preserve_order = preserve_order
     try:
