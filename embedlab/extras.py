@@ -17,6 +17,8 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnx": ("ONNX variants (export, graph optimisation, dynamic int8)", ("onnxruntime", "optimum.onnxruntime")),
     "openvino": ("OpenVINO variants (export, static int8 calibrated on your corpus)", ("openvino", "optimum.intel")),
     "model2vec": ("static variants (distilled token embeddings)", ("model2vec",)),
+    # "ray" alone: finding ray.data would import ray before embedlab.scale.cluster can keep a local Ray on loopback
+    "ray": ("the Ray engine (--engine ray: encoding and indexing on a Ray cluster)", ("ray",)),
 }
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, err, print_json, warn
 from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
+from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy
@@ -57,6 +58,9 @@ def encode(
     cache_path: Annotated[Path | None, typer.Option(help="Cache file (default: ~/.cache/embedlab/...).")] = None,
     dry_run: DryRunOption = False,
     price_per_million: PriceOption = None,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
 ) -> None:
     """Encode a file of texts and write the vectors with their ids and the model's fingerprint."""
     from embedlab.encode import EmbeddingCache, Encoder
@@ -80,7 +84,8 @@ def encode(
         warnings.simplefilter("always", TruncationWarning)
         written = encode_file(input, output, encoder=make_encoder, text_field=text_field, id_field=id_field,
                               title_field=title_field, precision=precision, chunk=chunk, max_tokens=max_tokens,
-                              overlap=overlap, aggregate=aggregate)  # fmt: skip
+                              overlap=overlap, aggregate=aggregate, engine=engine,
+                              cluster=cluster(address, actors) if engine == "ray" else None)  # fmt: skip
     if written.skipped_blank_lines:
         err.print(f"skipped {written.skipped_blank_lines} blank lines")
     for warning in caught:

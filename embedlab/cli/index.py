@@ -23,6 +23,8 @@ from embedlab.cli.common import JsonOption, ModelOption, console, options_from, 
 from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.errors import InputError
 from embedlab.index.options import CALIBRATED, option_fields
+from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster, progress_bar
+from embedlab.index.options import option_fields
 
 index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
 
@@ -62,13 +64,20 @@ def index_build(
     chunk_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
     dry_run: DryRunOption = False,
     price_per_million: PriceOption = None,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
 ) -> None:
-    """Create an index for a model and add the documents of a file."""
+    """Create an index for a model and add the documents of a file (with --engine ray: resume with index add)."""
     from embedlab.encode.text import with_title
     from embedlab.index import Index
     from embedlab.index.documents import metadata_types, read_documents
 
     fields = metadata_types(metadata_field or [])
+    if engine == "ray" and not dry_run:
+        index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+        _add_with_ray(index, input, text_field, id_field, title_field, address, actors)
+        return
     documents = read_documents(
         input, text_field=text_field, id_field=id_field, title_field=title_field, metadata_fields=list(fields)
     )
@@ -90,12 +99,21 @@ def index_add(
     text_field: TextField = None,
     id_field: IdField = None,
     title_field: Annotated[str | None, typer.Option(help="Title field.")] = None,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
 ) -> None:
-    """Add documents to an index; documents with an existing id replace the old version."""
+    """Add documents to an index; documents with an existing id replace the old version.
+
+    With --engine ray, documents already committed with the same content are skipped: a re-run resumes.
+    """
     from embedlab.index import Index
     from embedlab.index.documents import read_documents
 
     index = Index.open(path, model)
+    if engine == "ray":
+        _add_with_ray(index, input, text_field, id_field, title_field, address, actors)
+        return
     documents = read_documents(input, text_field=text_field, id_field=id_field, title_field=title_field,
                                metadata_fields=index.settings["metadata_fields"])  # fmt: skip
     rows = index.add(documents)
@@ -154,3 +172,15 @@ def _score_floor(text: str | None) -> float | str | None:
         return float(text)
     except ValueError:
         raise InputError(f"--min-score must be a number or {CALIBRATED!r}; got {text!r}.") from None
+def _add_with_ray(
+    index: Any, input: Path, text_field: str | None, id_field: str | None, title_field: str | None,
+    address: str | None, actors: int | None,
+) -> None:  # fmt: skip
+    from embedlab.scale import add_with_ray
+
+    with progress_bar() as show:
+        added = add_with_ray(index, input, text_field=text_field, id_field=id_field, title_field=title_field,
+                             cluster=cluster(address, actors), on_progress=show)  # fmt: skip
+    console.print(f"{index.path}: added or replaced {added.documents} documents ({added.chunks} chunks) with "
+                  f"{added.actors} Ray actors in {added.seconds:.1f}s, {added.documents / added.seconds:.1f} "
+                  f"documents/s; skipped {added.skipped} already committed; now {len(index)}")  # fmt: skip

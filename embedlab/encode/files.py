@@ -12,12 +12,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from embedlab.encode.documents import Aggregation
-from embedlab.encode.encoder import Encoder, EncodeStats, Precision
+from embedlab.encode.encoder import PRECISIONS, Encoder, EncodeStats, Precision, quantize
 from embedlab.errors import InputError
 from embedlab.io import read_texts, writable_path, write_embeddings
 from embedlab.models import ModelInfo
+
+if TYPE_CHECKING:
+    from embedlab.scale import Cluster
+
+Engine = Literal["local", "ray"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ def encode_file(
     max_tokens: int | None = None,
     overlap: int = 32,
     aggregate: Aggregation = "mean",
+    engine: Engine = "local",
+    cluster: Cluster | None = None,
 ) -> EncodedFile:
     """Encode the texts of ``source`` and write them with their ids and the model's fingerprint to ``output``.
 
@@ -64,29 +72,51 @@ def encode_file(
         max_tokens: tokens per chunk (default: the model's limit).
         overlap: tokens shared by neighbouring chunks.
         aggregate: how chunk vectors make a text's vector.
+        engine: ``"ray"`` encodes in an actor pool on Ray (:mod:`embedlab.scale`, ``cluster`` says where):
+            .jsonl, .csv, .tsv and .parquet inputs, the same vectors as ``"local"``.
+        cluster: the Ray cluster and actors (default: a local Ray, one actor per CPU).
 
     Raises:
         InputError: the output is the source, a folder or of an unknown format; the file holds no texts
-            (or cannot be read).
+            (or cannot be read); an unknown engine.
+        MissingExtraError: ``engine="ray"`` without Ray installed.
     """
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be 'local' or 'ray', got {engine!r}.")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
     source = Path(source)
     target = writable_path(output or source.with_name(source.stem + ".embeddings.parquet"))
     if target.resolve() == source.resolve():
         raise InputError(f"The output {target} is the input file: choose another --output.")
-    records = read_texts(source, text_field=text_field, id_field=id_field, title_field=title_field)
-    if not records.texts:
-        raise InputError(f"{source}: no texts to encode.")
-    encoder = encoder if isinstance(encoder, Encoder) else encoder()
-    started = time.perf_counter()
-    chunks = None
-    if chunk or records.titles is not None:
-        documents = encoder.encode_documents(records.texts, titles=records.titles, max_tokens=max_tokens,
-                                             overlap=overlap, aggregate=aggregate, precision=precision)  # fmt: skip
-        vectors, chunks = documents.vectors, len(documents.chunks)
+    chunked = chunk or title_field is not None
+    if engine == "ray":
+        from embedlab.scale import encode_with_ray
+        from embedlab.scale.pipeline import Fields
+
+        encoder = encoder if isinstance(encoder, Encoder) else encoder()
+        started = time.perf_counter()
+        chunking = {"max_tokens": max_tokens, "overlap": overlap, "aggregate": aggregate} if chunked else None
+        ids, floats, chunk_count = encode_with_ray(source, encoder, Fields(text_field or "text", id_field, title_field),
+                                                   chunking=chunking, cluster=cluster)  # fmt: skip
+        vectors, chunks, skipped = quantize(floats, precision, encoder.ranges_for(precision)), None, 0
+        if chunked:
+            chunks = chunk_count
     else:
-        vectors = encoder.encode(records.texts, precision=precision)
+        records = read_texts(source, text_field=text_field, id_field=id_field, title_field=title_field)
+        if not records.texts:
+            raise InputError(f"{source}: no texts to encode.")
+        encoder = encoder if isinstance(encoder, Encoder) else encoder()
+        started = time.perf_counter()
+        ids, chunks, skipped = records.ids, None, records.skipped_blank_lines
+        if chunked:
+            documents = encoder.encode_documents(records.texts, titles=records.titles, max_tokens=max_tokens,
+                                                 overlap=overlap, aggregate=aggregate, precision=precision)  # fmt: skip
+            vectors, chunks = documents.vectors, len(documents.chunks)
+        else:
+            vectors = encoder.encode(records.texts, precision=precision)
     seconds = time.perf_counter() - started
-    write_embeddings(target, records.ids, vectors, info=encoder.info, precision=precision)
-    return EncodedFile(output=target, texts=len(records.texts), chunks=chunks, shape=vectors.shape,
+    write_embeddings(target, ids, vectors, info=encoder.info, precision=precision)
+    return EncodedFile(output=target, texts=len(ids), chunks=chunks, shape=vectors.shape,
                        dtype=str(vectors.dtype), model=encoder.info, seconds=seconds,
-                       stats=replace(encoder.stats), skipped_blank_lines=records.skipped_blank_lines)  # fmt: skip
+                       stats=replace(encoder.stats), skipped_blank_lines=skipped)  # fmt: skip

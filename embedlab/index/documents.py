@@ -12,12 +12,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from embedlab.errors import InputError
-from embedlab.io import TEXT_SUFFIXES, read_records, read_texts, text_records
+from embedlab.io import TEXT_SUFFIXES, TextRecords, read_records, read_texts, text_records
 
 
 def metadata_types(specs: Sequence[str]) -> dict[str, str]:
@@ -56,9 +56,20 @@ def read_documents(
     missing = sorted(set(metadata_fields) - set(rows[0])) if rows else []
     if missing:
         raise InputError(f"{path}: no metadata fields {missing}.")
+    return as_documents(records, rows or [{} for _ in records.ids], metadata_fields)
+
+
+def as_documents(
+    records: TextRecords, rows: Sequence[Mapping[str, Any]], metadata_fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Documents from checked ``records`` and the ``rows`` they came from (for the metadata fields).
+
+    Example:
+        >>> as_documents(TextRecords(ids=["1"], texts=["Hi."], titles=["T"]), [{"lang": "en"}], ["lang"])
+        [{'id': '1', 'text': 'Hi.', 'title': 'T', 'lang': 'en'}]
+    """
     titles = records.titles or [None] * len(records.ids)
-    extra: list[dict[str, Any]] = rows or [{} for _ in records.ids]
     return [
         {"id": doc_id, "text": text, **({"title": title} if title else {}), **{f: row.get(f) for f in metadata_fields}}
-        for doc_id, text, title, row in zip(records.ids, records.texts, titles, extra, strict=True)
+        for doc_id, text, title, row in zip(records.ids, records.texts, titles, rows, strict=True)
     ]

@@ -233,3 +233,8 @@ def _locked(path: Path) -> Iterator[None]:
         finally:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def model_spec(stored: Mapping[str, Any]) -> str | None:
+    """What :func:`~embedlab.models.load_model` loads an index's model from: its recorded source (``None``: bundled)."""
+    return None if stored["source"] == "bundled" else stored["path"] or stored["name"]

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedlab.encode import Encoder
-from embedlab.encode.documents import check_window
+from embedlab.encode.documents import Chunk, ChunkEmbeddings, check_window
 from embedlab.encode.text import with_title
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
@@ -49,6 +49,7 @@ from embedlab.index.settings import (
     check_fields,
     check_free,
     claim,
+    model_spec,
     new_settings,
     read_settings,
     same_space,
@@ -201,7 +202,7 @@ class Index:
         settings = read_settings(folder)
         stored = settings["model"]
         if model is None:
-            model = None if stored["source"] == "bundled" else stored["path"] or stored["name"]
+            model = model_spec(stored)
         encoder = _encoder(model)
         index = cls(folder, encoder, settings, ann=ann, ef_search=ef_search)
         table = index._table()
@@ -390,26 +391,22 @@ class Index:
                 "the index's model. Open the index with its model (no --model) to add documents."
             )
 
-    def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
-        ids, texts = validate(documents)
-        titles = [document.get("title") or None for document in documents]
-        if not self.settings.get("chunk", True):
-            whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
-            vectors = self.encoder.encode(whole)
-            rows = [
-                self._rows.row(document, 0, 0, len(text), text, vector)
-                for document, text, vector in zip(documents, texts, vectors, strict=True)
-            ]
-            return self._rows.commit(rows, ids)
-        embedded = self.encoder.encode_chunks(
-            texts, titles=titles, max_tokens=self.settings["chunk_tokens"],
-            overlap=self.settings["overlap"],
-        )  # fmt: skip
+    def commit_chunks(self, documents: Sequence[Mapping[str, Any]], embedded: ChunkEmbeddings) -> int:
+        """Write documents whose chunks and chunk vectors are already encoded (:func:`embed_for_index`), in one commit.
+
+        What :meth:`add` does after encoding; the Ray engine (:mod:`embedlab.scale`) encodes on its workers
+        and commits here. Returns the number of chunk rows written.
+        """
+        self._check_writable()
+        ids, _ = validate(documents)
         rows = [
             self._rows.row(documents[chunk.doc_index], chunk.chunk_index, chunk.start, chunk.end, chunk.text, vector)
             for chunk, vector in zip(embedded.chunks, embedded.chunk_vectors, strict=True)
         ]
         return self._rows.commit(rows, ids)
+
+    def _add_batch(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        return self.commit_chunks(documents, embed_for_index(self.encoder, self.settings, documents))
 
     def _remove(self, *, keep_folder: bool) -> None:
         """Delete this index's files (and its folder unless ``keep_folder``): undo a build that failed."""
@@ -421,6 +418,24 @@ class Index:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+def embed_for_index(
+    encoder: Encoder, settings: Mapping[str, Any], documents: Sequence[Mapping[str, Any]]
+) -> ChunkEmbeddings:
+    """The chunks and chunk vectors that an index with ``settings`` stores for ``documents`` (validated first).
+
+    With chunking off, each document is one chunk spanning its whole text (its title before it when encoded).
+    """
+    _, texts = validate(documents)
+    if not texts:
+        return ChunkEmbeddings([], np.zeros((0, settings["model"]["dimension"]), np.float32))
+    titles = [document.get("title") or None for document in documents]
+    if not settings.get("chunk", True):
+        whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
+        chunks = [Chunk(i, 0, 0, len(text), text, 0) for i, text in enumerate(texts)]
+        return ChunkEmbeddings(chunks, encoder.encode(whole))
+    return encoder.encode_chunks(texts, titles=titles, max_tokens=settings["chunk_tokens"], overlap=settings["overlap"])
 
 
 def _check_k(k: int) -> None:
