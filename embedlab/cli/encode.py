@@ -17,8 +17,8 @@ import typer
 from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, err, print_json, warn
-from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster
+from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.encode.documents import Aggregation
 from embedlab.encode.encoder import Precision
 from embedlab.encode.text import EmptyPolicy

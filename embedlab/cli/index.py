@@ -20,11 +20,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from embedlab.cli.common import JsonOption, ModelOption, console, options_from, print_json
+from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster, progress_bar
 from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.errors import InputError
 from embedlab.index.options import CALIBRATED, option_fields
-from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster, progress_bar
-from embedlab.index.options import option_fields
 
 index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
 
@@ -172,6 +171,8 @@ def _score_floor(text: str | None) -> float | str | None:
         return float(text)
     except ValueError:
         raise InputError(f"--min-score must be a number or {CALIBRATED!r}; got {text!r}.") from None
+
+
 def _add_with_ray(
     index: Any, input: Path, text_field: str | None, id_field: str | None, title_field: str | None,
     address: str | None, actors: int | None,
