@@ -4,6 +4,7 @@ Each command parses its options, calls one library function and prints what it r
 :mod:`~embedlab.cli.encode` (encode, similarity, check, cache), :mod:`~embedlab.cli.models` (models,
 packs), :mod:`~embedlab.cli.evaluate` (eval, benchmark), :mod:`~embedlab.cli.index`,
 :mod:`~embedlab.cli.adapt` (adapt, negatives), :mod:`~embedlab.cli.bias`, :mod:`~embedlab.cli.optimize`,
+:mod:`~embedlab.cli.compress`,
 :mod:`~embedlab.cli.serve` and :mod:`~embedlab.cli.demo`; what they share is in :mod:`~embedlab.cli.common`.
 A new group is a module with a ``register(app)`` function, added to ``GROUPS``.
 
@@ -21,10 +22,10 @@ from typing import Annotated
 import typer
 
 from embedlab import __version__
-from embedlab.cli import adapt, bias, demo, encode, evaluate, index, models, optimize, serve
+from embedlab.cli import adapt, bias, compress, demo, encode, evaluate, index, models, optimize, serve
 from embedlab.cli.common import console, run
 
-GROUPS = (encode, models, evaluate, index, adapt, bias, optimize, serve, demo)
+GROUPS = (encode, models, evaluate, index, adapt, bias, optimize, compress, serve, demo)
 
 app = typer.Typer(
     help="embedlab: local-first custom text embeddings. Every command works offline.",

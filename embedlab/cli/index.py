@@ -58,6 +58,10 @@ def index_build(
     metadata_field: MetadataOption = None,
     chunk: Annotated[bool, typer.Option(help="Chunk long documents (else one truncated vector each).")] = True,
     chunk_tokens: Annotated[int | None, typer.Option(help="Tokens per chunk (default: the model's limit).")] = None,
+    precision: Annotated[
+        str, typer.Option(help="Search vectors in memory: float32, float16, int8 or binary (re-scored with float32).")
+    ] = "float32",
+    dims: Annotated[int | None, typer.Option(help="Keep the first DIMS dimensions (Matryoshka truncation).")] = None,
 ) -> None:
     """Create an index for a model and add the documents of a file."""
     from embedlab.index import Index
@@ -67,7 +71,8 @@ def index_build(
     documents = read_documents(
         input, text_field=text_field, id_field=id_field, title_field=title_field, metadata_fields=list(fields)
     )
-    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens,
+                        precision=precision, dims=dims)  # fmt: skip
     info = index.info()
     console.print(f"{path}: {info['documents']} documents, {info['chunks']} chunks, model {index.encoder.info.name} "
                   f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip
