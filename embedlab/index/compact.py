@@ -61,15 +61,15 @@ def check(precision: str, dims: int | None, model: dict[str, Any]) -> tuple[Prec
         dims = None
     elif not 1 <= dims < dimension:
         raise InputError(f"dims must be between 1 and the model's dimension {dimension}; got {dims}.")
-    elif dims not in matryoshka_dims(model):
+    if precision == "binary" and (dims or dimension) % 8:
+        raise InputError(f"binary vectors need a multiple of 8 dimensions; got {dims or dimension}.")
+    if dims is not None and dims not in matryoshka_dims(model):
         warnings.warn(
             f"{model.get('name')} was not trained with Matryoshka dimensions including {dims}: truncated "
             "vectors may lose much quality. Measure it first: embedlab compress plan INDEX --benchmark DIR.",
             TruncationWarning,
             stacklevel=3,
         )
-    if precision == "binary" and (dims or dimension) % 8:
-        raise InputError(f"binary vectors need a multiple of 8 dimensions; got {dims or dimension}.")
     return cast(Precision, precision), dims
 
 
