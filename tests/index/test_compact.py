@@ -110,3 +110,14 @@ def test_cli_builds_a_compressed_index(tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", "build", str(tmp_path / "j"), "-i", str(source), "--precision", "int4"])
     assert isinstance(result.exception, InputError) and "precision must be one of" in str(result.exception)
     assert not (tmp_path / "j").exists()  # refused before the folder was claimed (main() prints it, exit code 2)
+
+
+def test_the_server_takes_the_rescore_option() -> None:
+    from pydantic import ValidationError
+
+    from embedlab.serve.app import SearchRequest
+
+    assert SearchRequest(index="i", query="q", rescore=2).rescore == 2  # type: ignore[call-arg]
+    assert SearchRequest(index="i", query="q").rescore is None  # type: ignore[call-arg]  # the index's own setting
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        SearchRequest(index="i", query="q", rescore=-1)  # type: ignore[call-arg]
