@@ -4,7 +4,9 @@
 scores are the cosine similarities LanceDB reports), whose positions carry the rows' int64 labels. HNSW
 cannot remove a vector, so a deleted or replaced row's position is marked dead (a tombstone) and skipped
 with a bitmap selector. Memory: the vectors (4 bytes x dimension per row) and the graph (about
-``2 * M * 4`` bytes per row).
+``2 * M * 4`` bytes per row). A compressed graph (float16, int8 or binary codes, or truncated dimensions:
+:mod:`embedlab.index.compact`) holds the codes instead, keeps the full unit vectors memory-mapped on disk
+next to its file, and re-scores its best ``k x rescore`` candidates with them.
 
 The graph is saved as a faiss file plus ``ann.json`` with its size and CRC-32, switched atomically
 (:func:`save`); :func:`load` returns ``None``, with an :class:`AnnRebuildWarning`, for a copy that cannot be
