@@ -66,6 +66,10 @@ def index_build(
     engine: EngineOption = "local",
     address: AddressOption = None,
     actors: ActorsOption = None,
+    precision: Annotated[
+        str, typer.Option(help="Search vectors in memory: float32, float16, int8 or binary (re-scored with float32).")
+    ] = "float32",
+    dims: Annotated[int | None, typer.Option(help="Keep the first DIMS dimensions (Matryoshka truncation).")] = None,
 ) -> None:
     """Create an index for a model and add the documents of a file (with --engine ray: resume with index add)."""
     from embedlab.encode.text import with_title
@@ -74,7 +78,8 @@ def index_build(
 
     fields = metadata_types(metadata_field or [])
     if engine == "ray" and not dry_run:
-        index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+        index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens,
+                             precision=precision, dims=dims)  # fmt: skip
         _add_with_ray(index, input, text_field, id_field, title_field, address, actors)
         return
     documents = read_documents(
@@ -84,7 +89,8 @@ def index_build(
         texts = [with_title(document.get("title"), document["text"]) for document in documents]
         print_estimate(model, texts, cache_path=None, cache=False, price=price_per_million)
         return
-    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens)
+    index = Index.build(path, documents, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens,
+                        precision=precision, dims=dims)  # fmt: skip
     info = index.info()
     console.print(f"{path}: {info['documents']} documents, {info['chunks']} chunks, model {index.encoder.info.name} "
                   f"[{index.encoder.info.short_fingerprint}]")  # fmt: skip

@@ -1,7 +1,8 @@
 """Index and search: LanceDB-backed documents and vectors of one model, vector/BM25/hybrid search.
 
 The modules follow an index's life: ``settings`` (``index.json``, labels), ``rows`` (the LanceDB table),
-``fulltext`` (BM25 upkeep), ``hnsw`` and ``ann`` (the accelerator of vector search), ``options``,
+``fulltext`` (BM25 upkeep), ``hnsw`` and ``ann`` (the accelerator of vector search), ``compact`` (its
+precision and dimensions: float32, float16, int8, binary, Matryoshka truncation), ``options``,
 ``search``, ``hits``, ``fusion`` and ``rerank`` (a query's way to its hits), and ``store`` (:class:`Index`,
 which ties them together). :class:`Index`, :class:`FaqAnswerer` and :class:`FaqAnswer` load on first use,
 so importing the light parts (the search options the server and the CLI are built from) loads neither

@@ -41,10 +41,11 @@ import pyarrow as pa
 
 from embedlab.errors import IndexDataError
 from embedlab.index import hnsw
+from embedlab.index.compact import DEFAULT_RESCORE
 from embedlab.index.hits import Candidates, LazyRow
 from embedlab.index.hnsw import BATCH, EF_CONSTRUCTION, EF_SEARCH, AnnIndex, AnnRebuildWarning, M, unit
 from embedlab.index.rows import Rows
-from embedlab.index.settings import Ann
+from embedlab.index.settings import Ann, update_settings
 
 ANN_AUTO_ROWS = 10_000  # ann="auto": below this many rows LanceDB's exact scan takes ~10 ms or less
 COMPACT_SHARE = 0.2  # rebuild the graph once this share of its positions is dead
@@ -99,6 +100,8 @@ class Accelerator:
         self.rows = rows
         self.folder = rows.folder / "ann"
         self.dimension = int(rows.settings["model"]["dimension"])
+        self.precision = str(rows.settings.get("precision", "float32"))
+        self.dims: int | None = rows.settings.get("dims")
         self.columns = list(columns)
         self.mode = mode
         self.ef_search = ef_search
@@ -121,9 +124,14 @@ class Accelerator:
         """Whether vector search goes through the accelerator (``auto``: once the table is big enough)."""
         if self.mode is False:
             return False
-        if not self._on:
-            self._on = self.mode is True or table.count_rows() >= ANN_AUTO_ROWS
+        if not self._on:  # a compressed index searches its compact vectors at any size
+            self._on = self.mode is True or self.compressed or table.count_rows() >= ANN_AUTO_ROWS
         return self._on
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the graph holds compressed or truncated vectors (re-scored with the full ones)."""
+        return self.precision != "float32" or self.dims is not None
 
     # -- keeping up with the table ---------------------------------------------------------------------
 
@@ -178,7 +186,7 @@ class Accelerator:
             rebuilt = False
             if self.graph is None and not self._loaded:
                 self._loaded = True
-                self.graph = hnsw.load(self.folder, self.dimension)
+                self.graph = hnsw.load(self.folder, self.dimension, self.precision, self.dims, self._calibration())
             if self.graph is None:
                 added = self._build(snapshot)
                 rebuilt = True
@@ -207,7 +215,8 @@ class Accelerator:
 
     def _build(self, snapshot: Any) -> int:
         """A new graph from every row of the table, read in batches."""
-        graph = AnnIndex(self.dimension, m=self.m, ef_construction=self.ef_construction)
+        graph = AnnIndex(self.dimension, m=self.m, ef_construction=self.ef_construction, precision=self.precision,
+                         dims=self.dims, calibration=self._calibration())  # fmt: skip
         pieces = []
         scan = snapshot.search().select(["label", "vector", *self.columns]).limit(None)
         for batch in scan.to_batches(BATCH):
@@ -218,7 +227,14 @@ class Accelerator:
             pieces.append(pa.Table.from_batches([batch]).select(self.columns))
         self.graph = graph
         self._rows = _concat(pieces, snapshot, self.columns)
+        if graph.calibration is not None and self._calibration() is None:  # int8 ranges: kept with the index
+            update_settings(self.rows.folder, self.rows.settings, {"calibration": graph.calibration})
         return graph.size
+
+    def _calibration(self) -> list[float] | None:
+        """The int8 ranges recorded in ``index.json`` (per dimension: minimums, then widths), if any."""
+        calibration = self.rows.settings.get("calibration")
+        return list(calibration) if calibration and self.precision == "int8" else None
 
     def _follow(self, snapshot: Any) -> tuple[int, int, bool]:
         """Insert the table's new rows, mark dead the rows it lost; ``False`` if the graph disagrees."""
@@ -274,8 +290,9 @@ class Accelerator:
     # -- search ------------------------------------------------------------------------------------------
 
     def candidates(
-        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int, only_needed: bool
-    ) -> Candidates:
+        self, table: Any, vector: np.ndarray, depth: int, filter: str | None, need: int, only_needed: bool,
+        rescore: int = DEFAULT_RESCORE,
+    ) -> Candidates:  # fmt: skip
         """The best chunk of each document among the ``depth`` nearest rows, widened to ``need`` documents.
 
         Caught up with the table first. A filter is evaluated by LanceDB (the labels of the matching rows,
@@ -283,13 +300,14 @@ class Accelerator:
         results are those of a pre-filter, as on the exact path. ``only_needed``: the caller keeps only the
         best ``need`` documents, so no more rows are retrieved than the search keeps anyway (``ef_search``),
         and collapsing stops once it has them. The rows stay in memory (:class:`LazyRow`) until a hit needs one.
+        A compressed graph re-scores ``depth x rescore`` rows (``need x rescore`` with ``only_needed``).
         """
         self.catch_up(table)
         if only_needed:
-            depth = max(need, min(depth, self.ef_search))
+            depth = max(need, 1) if self.compressed else max(need, min(depth, self.ef_search))
         allowed = self.allowed(table, filter) if filter else None
         while True:
-            found = self.search(vector, depth, allowed)
+            found = self.search(vector, depth, allowed, rescore)
             best: Candidates = {}
             for doc, score, position in zip(found.doc_ids.tolist(), found.scores.tolist(), found.positions.tolist(),
                                             strict=True):  # fmt: skip
@@ -320,13 +338,16 @@ class Accelerator:
                     self._allowed.popitem(last=False)
         return positions
 
-    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Found:
+    def search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None, rescore: int = DEFAULT_RESCORE
+    ) -> Found:
         """The ``k`` best live rows for ``vector``, with the rows' hit columns."""
         with self._lock:
             graph, rows, doc_ids = self.graph, self._rows, self._doc_ids
             assert graph is not None and rows is not None
             k = min(k, max(graph.size, 1))  # a graph search allocates k results, however few rows there are
-            scores, positions = graph.search(vector, k, max(self.ef_search, k), allowed)
+            rescore = min(rescore, max(graph.size // k, 1))
+            scores, positions = graph.search(vector, k, max(self.ef_search, k), allowed, rescore)
         return Found(scores, positions, rows, doc_ids[positions])
 
     @property
@@ -340,6 +361,9 @@ class Accelerator:
         graph = self.graph
         return {
             "active": graph is not None,
+            "precision": self.precision,
+            "dims": self.dims,
+            "memory_bytes": 0 if graph is None else graph.memory(),
             "rows": 0 if graph is None else graph.live_count,
             "dead": 0 if graph is None else graph.size - graph.live_count,
             "table_version": self.version,

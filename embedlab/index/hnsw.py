@@ -4,7 +4,9 @@
 scores are the cosine similarities LanceDB reports), whose positions carry the rows' int64 labels. HNSW
 cannot remove a vector, so a deleted or replaced row's position is marked dead (a tombstone) and skipped
 with a bitmap selector. Memory: the vectors (4 bytes x dimension per row) and the graph (about
-``2 * M * 4`` bytes per row).
+``2 * M * 4`` bytes per row). A compressed graph (float16, int8 or binary codes, or truncated dimensions:
+:mod:`embedlab.index.compact`) holds the codes instead, keeps the full unit vectors memory-mapped on disk
+next to its file, and re-scores its best ``k x rescore`` candidates with them.
 
 The graph is saved as a faiss file plus ``ann.json`` with its size and CRC-32, switched atomically
 (:func:`save`); :func:`load` returns ``None``, with an :class:`AnnRebuildWarning`, for a copy that cannot be
@@ -33,6 +35,8 @@ import faiss
 import numpy as np
 
 from embedlab.atomic import write_json
+from embedlab.index import compact
+from embedlab.index.compact import DEFAULT_RESCORE, FullVectors
 
 M = 32  # graph degree: 32 neighbours per node (64 on the bottom layer)
 EF_CONSTRUCTION = 64  # candidates kept while inserting
@@ -60,17 +64,28 @@ class AnnIndex:
         dimension: the vectors' dimension.
         m: neighbours per node (the bottom layer has ``2 * m``).
         ef_construction: candidates kept while inserting (higher: better graph, slower build).
+        precision: the form the graph holds the vectors in (:mod:`embedlab.index.compact`).
+        dims: the dimensions it keeps (``None``: all).
+        calibration: an ``int8`` graph's ranges (``None``: calibrated on the first vectors added).
     """
 
-    def __init__(self, dimension: int, *, m: int = M, ef_construction: int = EF_CONSTRUCTION) -> None:
-        graph = faiss.IndexHNSWFlat(dimension, m, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = ef_construction
-        self._set(faiss.IndexIDMap(graph), graph)
+    def __init__(
+        self, dimension: int, *, m: int = M, ef_construction: int = EF_CONSTRUCTION, precision: str = "float32",
+        dims: int | None = None, calibration: list[float] | None = None,
+    ) -> None:  # fmt: skip
+        ids, graph = compact.new_structure(precision, dims or dimension, m, ef_construction)
+        self.calibration = calibration
+        self._set(ids, graph, dimension, precision)
 
-    def _set(self, ids: Any, graph: Any) -> None:
+    def _set(self, ids: Any, graph: Any, dimension: int, precision: str, full: FullVectors | None = None) -> None:
         self._ids = ids  # faiss's IndexIDMap: owns the graph and saves the labels with it
         self._graph = graph
-        self.dimension = int(graph.d)
+        self.dimension = dimension
+        self.precision = precision
+        self.dims = int(graph.d)
+        compressed = precision != "float32" or self.dims != dimension
+        #: The full unit vectors that re-score a compressed graph's candidates (``None``: the graph holds them).
+        self.full = (full or FullVectors(dimension)) if compressed else None
         self.m = int(graph.hnsw.nb_neighbors(1))
         self.labels = faiss.vector_to_array(ids.id_map).astype(np.int64)
         self.live = np.ones(len(self.labels), bool)
@@ -97,7 +112,15 @@ class AnnIndex:
         labels = np.asarray(labels, np.int64)
         if len(labels) == 0:
             return
-        self._ids.add_with_ids(unit(vectors), labels)
+        vectors = unit(vectors)
+        if self.full is None:
+            self._ids.add_with_ids(vectors, labels)
+        else:
+            if self.precision == "int8" and not self._graph.is_trained:
+                sample = compact.truncate(vectors[: compact.CALIBRATION_ROWS], self.dims)
+                self.calibration = compact.calibrate(self._graph, self.calibration, sample)
+            self._ids.add_with_ids(compact.codes(vectors, self.precision, self.dims), labels)
+            self.full.add(vectors)
         self.labels = np.concatenate([self.labels, labels])
         self.live = np.concatenate([self.live, np.ones(len(labels), bool)])
         self._live_bitmap = self._lookup = None
@@ -122,14 +145,17 @@ class AnnIndex:
         return np.where(ordered[slot] == labels, order[slot], -1)
 
     def vectors(self, positions: np.ndarray) -> np.ndarray:
-        """The stored (unit) vectors at ``positions``."""
+        """The stored (unit, full float32) vectors at ``positions``."""
         if not len(positions):
             return np.zeros((0, self.dimension), np.float32)
+        if self.full is not None:
+            return self.full.take(positions)
         return np.asarray(self._graph.reconstruct_batch(np.asarray(positions, np.int64)), np.float32)
 
     def compacted(self) -> tuple[AnnIndex, np.ndarray]:
         """A new graph of the live positions only, and the old position of each new one."""
-        fresh = AnnIndex(self.dimension, m=self.m, ef_construction=int(self._graph.hnsw.efConstruction))
+        fresh = AnnIndex(self.dimension, m=self.m, ef_construction=int(self._graph.hnsw.efConstruction),
+                         precision=self.precision, dims=self.dims, calibration=self.calibration)  # fmt: skip
         kept = np.flatnonzero(self.live)
         for start in range(0, len(kept), BATCH):
             chunk = kept[start : start + BATCH]
@@ -138,10 +164,17 @@ class AnnIndex:
 
     # -- search ---------------------------------------------------------------------------------------
 
+    def memory(self) -> int:
+        """Bytes of RAM the graph takes: its vectors or codes and its links (not the mapped full vectors)."""
+        return compact.structure_bytes(self._graph, self.precision)
+
     def search(
-        self, vector: np.ndarray, k: int, ef: int, allowed: np.ndarray | None = None
+        self, vector: np.ndarray, k: int, ef: int, allowed: np.ndarray | None = None, rescore: int = DEFAULT_RESCORE
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best live positions for ``vector`` (cosine), best first: ``(scores, positions)``.
+
+        A compressed graph finds ``k x rescore`` candidates and re-scores them with the full float32
+        vectors, keeping the best ``k`` in exact cosine order (``rescore=0``: its own scores, as cosines).
 
         ``allowed`` restricts the search to these positions (a metadata filter). When few are allowed,
         scoring them all reads fewer vectors than walking the graph (which visits about ``ef * m``
@@ -165,56 +198,101 @@ class AnnIndex:
             if self._live_bitmap is None:
                 self._live_bitmap = np.packbits(self.live, bitorder="little")
             bitmap = self._live_bitmap
+        pool = k if self.full is None else k * max(rescore, 1)
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        params.efSearch = max(ef, k)
+        params.efSearch = max(ef, pool)
         if bitmap is not None:
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # bitmap outlives the call
-        scores, positions = self._graph.search(query, k, params=params)
+        if self.full is None:
+            scores, positions = self._graph.search(query, k, params=params)
+        else:
+            scores, positions = self._graph.search(compact.codes(query, self.precision, self.dims), pool, params=params)
         found = positions[0] >= 0
-        return scores[0][found], positions[0][found].astype(np.int64)
+        scores, positions = scores[0][found], positions[0][found].astype(np.int64)
+        if self.full is None:
+            return scores, positions
+        if not rescore:
+            return compact.cosine(scores, self.precision, self.dims)[:k], positions[:k]
+        exact = self.full.take(positions) @ query[0]
+        best = np.argsort(-exact, kind="stable")[:k]
+        return exact[best], positions[best]
 
     # -- files ----------------------------------------------------------------------------------------
 
     def write(self, path: Path) -> None:
-        """Save the graph and its labels (not the dead marks: they are recomputed from the table)."""
-        faiss.write_index(self._ids, str(path))
+        """Save the graph and its labels, and a compressed graph's full vectors next to it (:func:`full_path`).
+
+        The dead marks are not saved: they are recomputed from the table.
+        """
+        if self.precision == "binary":
+            faiss.write_index_binary(self._ids, str(path))
+        else:
+            faiss.write_index(self._ids, str(path))
+        if self.full is not None:
+            self.full.write(full_path(path))
 
     @classmethod
-    def read(cls, path: Path, dimension: int) -> AnnIndex:
+    def read(
+        cls, path: Path, dimension: int, precision: str = "float32", dims: int | None = None,
+        calibration: list[float] | None = None,
+    ) -> AnnIndex:  # fmt: skip
         """Load a graph saved by :meth:`write`.
 
         Raises:
-            ValueError: the file is not such a graph, or not of ``dimension``.
+            ValueError: the file is not such a graph, or not of ``dimension``, ``precision`` and ``dims``.
         """
+        binary = precision == "binary"
+        ids: Any
         try:
-            ids = faiss.read_index(str(path))
+            ids = faiss.read_index_binary(str(path)) if binary else faiss.read_index(str(path))
         except RuntimeError as exc:
             raise ValueError(f"faiss cannot read it ({str(exc).splitlines()[-1]})") from None
-        if not isinstance(ids, faiss.IndexIDMap):
+        if not isinstance(ids, faiss.IndexBinaryIDMap if binary else faiss.IndexIDMap):
             raise ValueError(f"it holds a {type(ids).__name__}, not a labelled HNSW graph")
-        graph = faiss.downcast_index(ids.index)
-        if not isinstance(graph, faiss.IndexHNSWFlat) or graph.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise ValueError(f"it holds a {type(graph).__name__}, not an inner-product HNSW graph")
-        if graph.d != dimension or ids.id_map.size() != graph.ntotal:
+        inner: Any = ids.index
+        graph: Any = faiss.downcast_IndexBinary(inner) if binary else faiss.downcast_index(inner)
+        kind: Any = {"float32": faiss.IndexHNSWFlat, "binary": faiss.IndexBinaryHNSW}.get(precision, faiss.IndexHNSWSQ)
+        if not isinstance(graph, kind) or (not binary and graph.metric_type != faiss.METRIC_INNER_PRODUCT):
+            raise ValueError(f"it holds a {type(graph).__name__}, not a {precision} inner-product HNSW graph")
+        if graph.d != (dims or dimension) or ids.id_map.size() != graph.ntotal:
             raise ValueError(f"it has {graph.d} dimensions and {ids.id_map.size()} labels for {graph.ntotal} vectors")
         index = cls.__new__(cls)
-        index._set(ids, graph)
+        index.calibration = calibration
+        compressed = precision != "float32" or graph.d != dimension
+        full = FullVectors.read(full_path(path), dimension, int(graph.ntotal)) if compressed else None
+        index._set(ids, graph, dimension, precision, full)
         if len(np.unique(index.labels)) != index.size:
             raise ValueError("it repeats labels")
         return index
 
 
-def load(folder: Path, dimension: int) -> AnnIndex | None:
-    """The graph saved in ``folder``, or ``None`` (nothing saved, or unusable: then with a warning)."""
+def full_path(path: Path) -> Path:
+    """Where the full vectors of the compressed graph saved at ``path`` are."""
+    return path.with_suffix(".full.npy")
+
+
+def load(
+    folder: Path, dimension: int, precision: str = "float32", dims: int | None = None,
+    calibration: list[float] | None = None,
+) -> AnnIndex | None:  # fmt: skip
+    """The graph saved in ``folder``, or ``None`` (nothing saved, another precision or dims, or unusable).
+
+    An unusable graph comes with a warning; one of another precision or dims (a converted index) does not.
+    """
     meta_path = folder / "ann.json"
     if not meta_path.exists():
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if (meta.get("precision", "float32"), meta.get("dims")) != (precision, dims):
+            return None  # the index was converted to another precision: build anew
         path = folder / str(meta["file"])
-        if path.stat().st_size != meta["size"] or crc32(path) != meta["crc32"]:
+        files = [(path, meta["size"], meta["crc32"])]
+        if meta.get("full"):
+            files.append((folder / str(meta["full"]), meta["full_size"], meta["full_crc32"]))
+        if any(file.stat().st_size != size or crc32(file) != crc for file, size, crc in files):
             raise ValueError("its size or checksum differs from the one recorded when it was saved")
-        return AnnIndex.read(path, dimension)
+        return AnnIndex.read(path, dimension, precision, dims, calibration)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(
             f"The saved ANN graph in {folder} is unusable ({exc}); it is rebuilt from the index.",
@@ -237,19 +315,26 @@ def save(folder: Path, graph: AnnIndex, version: int) -> None:
         previous = None
     name = f"hnsw-{os.getpid()}-{time.time_ns()}.faiss"
     graph.write(folder / name)
-    meta = {
+    meta: dict[str, Any] = {
         "format": _FORMAT,
         "file": name,
         "size": (folder / name).stat().st_size,
         "crc32": crc32(folder / name),
+        "precision": graph.precision,
+        "dims": None if graph.dims == graph.dimension else graph.dims,
         "table_version": version,
         "rows": graph.size,
         "m": graph.m,
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if graph.full is not None:
+        full = full_path(folder / name)
+        meta |= {"full": full.name, "full_size": full.stat().st_size, "full_crc32": crc32(full)}
     write_json(folder / "ann.json", meta)
-    for old in folder.glob("hnsw-*.faiss"):  # POSIX: a process still reading one keeps it readable
-        if old.name != name and (old.name == previous or time.time() - old.stat().st_mtime > _ORPHAN_S):
+    ours = {name, full_path(folder / name).name}
+    replaced = {str(previous), full_path(folder / str(previous)).name}
+    for old in folder.glob("hnsw-*"):  # POSIX: a process still reading one keeps it readable
+        if old.name not in ours and (old.name in replaced or time.time() - old.stat().st_mtime > _ORPHAN_S):
             old.unlink(missing_ok=True)
 
 

@@ -51,6 +51,9 @@ class SearchOptions:
             keep their first-stage order and score.
         rerank_fusion: rrf fuses the cross-encoder's ranking with the first stage's (the hit's score is
             the fused one); replace ranks by the cross-encoder's score alone.
+        rescore: a compressed index (float16, int8, binary or truncated vectors) re-scores k x rescore
+            candidates with the full float32 vectors (0: its compact scores as they are; default: the
+            index's own setting, 4 unless the compression planner chose another); float32 indexes ignore it.
     """
 
     mode: Mode = "vector"
@@ -62,6 +65,7 @@ class SearchOptions:
     rerank: Any = None
     rerank_top: Annotated[int, Ge(1)] = 50
     rerank_fusion: RerankFusion = "rrf"
+    rescore: Annotated[int | None, Ge(0)] = None
 
     def __post_init__(self) -> None:
         for name, (kind, _, _) in option_fields().items():
@@ -109,7 +113,7 @@ def _check(name: str, value: Any, kind: Any) -> None:
     if get_origin(kind) is Literal and value not in get_args(kind):
         *others, last = map(str, get_args(kind))
         raise InputError(f"{name} must be {', '.join(others)} or {last}; got {value!r}.")
-    for bound in bounds:
+    for bound in bounds if value is not None else ():
         if isinstance(bound, Interval) and not bound.ge <= value <= bound.le:
             raise InputError(f"{name} must be between {bound.ge} and {bound.le}, got {value}.")
         if isinstance(bound, Ge) and not value >= bound.ge:

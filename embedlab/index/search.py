@@ -18,6 +18,7 @@ import numpy as np
 
 from embedlab.index import fulltext
 from embedlab.index.ann import Accelerator
+from embedlab.index.compact import DEFAULT_RESCORE
 from embedlab.index.hits import Candidates, Hit, collapse, fuse
 from embedlab.index.options import SearchOptions
 from embedlab.index.rerank import load_reranker, rerank_hits
@@ -42,7 +43,7 @@ def search(
         if vectors is not None:
             components["vector"] = vector_candidates(
                 rows, accelerator, vectors[position], depth, options.filter, first_stage,
-                only_needed=options.mode == "vector",
+                only_needed=options.mode == "vector", rescore=options.rescore,
             )  # fmt: skip
         if options.mode != "vector":
             components["bm25"] = bm25_candidates(rows, query, depth, options.filter, first_stage)
@@ -60,16 +61,18 @@ def search(
 
 def vector_candidates(
     rows: Rows, accelerator: Accelerator, vector: np.ndarray, depth: int, filter: str | None, need: int = 0, *,
-    only_needed: bool = False,
+    only_needed: bool = False, rescore: int | None = None,
 ) -> Candidates:  # fmt: skip
     """The best chunk of each document among the ``depth`` nearest chunks, widened to ``need`` documents.
 
     ``only_needed``: the caller keeps only the best ``need`` documents (vector mode), so the accelerator
     retrieves no more chunks than its search keeps anyway and stops collapsing once it has them.
+    ``rescore``: a compressed index's multiplier of candidates re-scored (``None``: the index's setting).
     """
     table = rows.table()
     if accelerator.active(table):
-        return accelerator.candidates(table, vector, depth, filter, need, only_needed)
+        rescore = int(rows.settings.get("rescore", DEFAULT_RESCORE)) if rescore is None else rescore
+        return accelerator.candidates(table, vector, depth, filter, need, only_needed, rescore)
 
     def query(limit: int) -> Any:
         return table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)

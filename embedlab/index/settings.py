@@ -69,15 +69,22 @@ def check_ann(ann: Any, ef_search: int) -> None:
 
 def new_settings(
     model: ModelInfo, *, normalized: bool, chunk: bool, chunk_tokens: int | None, overlap: int,
-    fields: dict[str, str], ann: dict[str, Any],
+    fields: dict[str, str], ann: dict[str, Any], precision: str = "float32", dims: int | None = None,
+    rescore: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The settings of a new, empty index (no labels handed out yet)."""
+    """The settings of a new, empty index (no labels handed out yet).
+
+    ``precision`` and ``dims`` are those of the in-memory search vectors (:mod:`embedlab.index.compact`),
+    ``rescore`` the default multiplier of the candidates re-scored with full vectors (``None``: the default).
+    """
     return {
         "format": FORMAT,
         "embedlab_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model.to_dict(),
-        "precision": "float32",
+        "precision": precision,
+        "dims": dims,
+        **({"rescore": rescore} if rescore is not None else {}),
         "normalized": normalized,
         "chunk": chunk,
         "chunk_tokens": chunk_tokens,
@@ -178,6 +185,15 @@ def same_space(stored: Mapping[str, Any], given: Mapping[str, Any], *, what: str
             f"{str(given.get('fingerprint'))[:12]}, {given.get('dimension')} dims). Vectors of different models "
             "are incomparable: use the index's model, or build a new index for the other model."
         )
+
+
+def update_settings(folder: Path, settings: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Write ``changes`` into ``folder/index.json`` (atomically, under the writers' lock) and into ``settings``."""
+    with _locked(folder / ".labels.lock"):
+        stored = read_settings(folder)
+        stored.update(changes)
+        settings.update(changes)
+        write_json(folder / "index.json", stored)
 
 
 class Labels:

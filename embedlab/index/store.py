@@ -36,8 +36,10 @@ from embedlab.encode.documents import Chunk, ChunkEmbeddings, check_window
 from embedlab.encode.text import with_title
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
+from embedlab.index import compact
 from embedlab.index import search as searching
 from embedlab.index.ann import Accelerator, SyncReport
+from embedlab.index.compact import Precision
 from embedlab.index.compat import query_encoder
 from embedlab.index.hits import Hit, fuse
 from embedlab.index.hnsw import EF_CONSTRUCTION, EF_SEARCH, M
@@ -80,8 +82,8 @@ class Index:
         mode = stored["mode"] if ann is None else ann
         ef_search = int(stored["ef_search"] if ef_search is None else ef_search)
         check_ann(mode, ef_search)
-        if mode is True and settings.get("precision", "float32") != "float32":
-            raise InputError(f"The ANN accelerator needs float32 vectors; this index stores {settings['precision']}.")
+        settings.setdefault("precision", "float32")
+        settings.setdefault("dims", None)
         self._rows = Rows(path, settings)
         self._accelerator = Accelerator(
             self._rows, ["doc_id", "chunk", "text", *settings["metadata_fields"]], mode=mode, ef_search=ef_search,
@@ -117,6 +119,8 @@ class Index:
         chunk: bool = True,
         ann: Ann = "auto",
         ef_search: int = EF_SEARCH,
+        precision: Precision = "float32",
+        dims: int | None = None,
     ) -> Index:
         """Make a new, empty index at ``path`` for ``model`` (default: the bundled model).
 
@@ -129,6 +133,11 @@ class Index:
         ``ef_search`` is how many candidates it keeps (at least the number of chunks a search retrieves):
         higher is slower and closer to exact. Both are saved with the index; :meth:`open` can override them.
 
+        ``precision`` (float32, float16, int8 or binary) and ``dims`` (Matryoshka truncation, renormalised)
+        are the form of the in-memory search vectors (:mod:`embedlab.index.compact`); LanceDB keeps the
+        full float32 vectors, which re-score a compressed search's candidates (search option ``rescore``).
+        A compressed index searches through its in-memory structure at any size unless ``ann=False``.
+
         ``metadata_fields`` are names (stored as strings) or ``{name: type}`` with a type among
         :data:`~embedlab.index.settings.METADATA_TYPES`; they can be filtered on in :meth:`search` and may
         be missing (null).
@@ -139,7 +148,8 @@ class Index:
         Raises:
             InputError: ``path`` is a file or already holds something (another process's new index
                 included), a metadata field name is reserved, a type is unknown, ``chunk_tokens`` is under 1
-                or ``overlap`` is negative or not smaller than it.
+                or ``overlap`` is negative or not smaller than it, an unknown ``precision``, ``dims`` out of
+                the model's range (a model not trained for Matryoshka truncation only warns).
         """
         folder = Path(path)
         check_free(folder)  # before loading the model; claim() decides, atomically
@@ -147,9 +157,11 @@ class Index:
         check_ann(ann, ef_search)
         check_window(chunk_tokens, overlap)
         encoder = _encoder(model)
+        precision, dims = compact.check(precision, dims, encoder.info.to_dict())
         ann_settings = {"mode": ann, "m": M, "ef_construction": EF_CONSTRUCTION, "ef_search": ef_search}
         settings = new_settings(encoder.info, normalized=encoder.normalize, chunk=chunk, chunk_tokens=chunk_tokens,
-                                overlap=overlap, fields=fields, ann=ann_settings)  # fmt: skip
+                                overlap=overlap, fields=fields, ann=ann_settings, precision=precision,
+                                dims=dims)  # fmt: skip
         claim(folder, settings)
         return cls(folder, encoder, settings)
 
@@ -312,6 +324,17 @@ class Index:
         if matrix.ndim != 2 or matrix.shape[1] != dimension:
             raise IndexMismatchError(f"Expected query vectors of dimension {dimension}, got shape {matrix.shape}.")
         return searching.search(self._rows, self._accelerator, [""] * len(matrix), matrix, k, chosen)
+
+    def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
+        """The parent document of every chunk row and the rows' full float32 vectors (LanceDB's), in one read."""
+        table = self._table()
+        dimension = int(self.settings["model"]["dimension"])
+        if table is None:
+            return [], np.zeros((0, dimension), np.float32)
+        with self._rows.reading():
+            data = table.search().select(["doc_id", "vector"]).limit(None).to_arrow()
+        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return data.column("doc_id").to_pylist(), np.asarray(flat, np.float32).reshape(-1, dimension)
 
     def similar(self, doc_id: str, k: int = 10, *, filter: str | None = None) -> list[Hit]:
         """The documents most similar to document ``doc_id`` (the mean of its chunk vectors), itself left out."""

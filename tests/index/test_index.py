@@ -14,6 +14,7 @@ from embedlab import EmbeddingModel, Encoder, InputError
 from embedlab.errors import IndexMismatchError
 from embedlab.evaluate import RetrievalBenchmark, evaluate
 from embedlab.index import Index, rrf, weighted
+from embedlab.index.compact import PRECISIONS
 from embedlab.models import describe
 
 DOCS = [
@@ -25,12 +26,18 @@ DOCS = [
 
 
 @pytest.fixture
-def index(tmp_path: Path, encoder: Encoder) -> Index:
-    created = Index.create(tmp_path / "index", encoder, metadata_fields=["lang"])
+def index(tmp_path: Path, encoder: Encoder, request: pytest.FixtureRequest) -> Index:
+    """The four documents, with float32 search vectors unless a test asks for others (indirect parameter)."""
+    precision = getattr(request, "param", "float32")
+    created = Index.create(tmp_path / "index", encoder, metadata_fields=["lang"], precision=precision)
     created.add(DOCS)
     return created
 
 
+every_precision = pytest.mark.parametrize("index", PRECISIONS, indirect=True)
+
+
+@every_precision
 def test_search_filters_and_min_score(index: Index) -> None:
     hits = index.search("Where is the kitten napping?", k=2)
     assert hits[0].doc_id == "cat"
@@ -41,6 +48,7 @@ def test_search_filters_and_min_score(index: Index) -> None:
     assert [h.doc_id for h in kept] == [h.doc_id for h in best[:2]]
 
 
+@every_precision
 def test_bm25_and_hybrid_report_their_components(index: Index) -> None:
     assert [h.doc_id for h in index.search("baking bread", k=3, mode="bm25")] == ["bake"]  # only term matches
     hybrid = index.search("stock markets", k=3, mode="hybrid")
@@ -51,6 +59,7 @@ def test_bm25_and_hybrid_report_their_components(index: Index) -> None:
     assert weighted_hits[0].score == pytest.approx(1.0)  # top of both normalised lists
 
 
+@every_precision
 def test_upsert_delete_and_reopen(index: Index, tmp_path: Path) -> None:
     index.add([{"id": "cat", "text": "A dog barks at the mailman.", "lang": "en"}])
     assert len(index) == 4 and index.info()["chunks"] == 4  # replaced, not duplicated
@@ -60,6 +69,7 @@ def test_upsert_delete_and_reopen(index: Index, tmp_path: Path) -> None:
     assert len(reopened) == 3
     assert reopened.search("dog barking", k=1)[0].text == "A dog barks at the mailman."
     assert reopened.info()["model"]["fingerprint"] == index.encoder.info.fingerprint
+    assert reopened.info()["precision"] == index.settings["precision"]
 
 
 def test_long_documents_map_back_to_their_parent(tmp_path: Path, encoder: Encoder) -> None:
@@ -161,6 +171,7 @@ def test_fusion_by_hand() -> None:
         weighted({}, {}, alpha=2)
 
 
+@every_precision
 def test_index_plugs_into_the_evaluation_suite(index: Index) -> None:
     bench = RetrievalBenchmark(
         corpus={d["id"]: d["text"] for d in DOCS},
