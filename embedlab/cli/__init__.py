@@ -5,8 +5,8 @@ Each command parses its options, calls one library function and prints what it r
 packs), :mod:`~embedlab.cli.evaluate` (eval, benchmark), :mod:`~embedlab.cli.index`,
 :mod:`~embedlab.cli.adapt` (adapt, negatives), :mod:`~embedlab.cli.bias`, :mod:`~embedlab.cli.optimize`,
 :mod:`~embedlab.cli.serve`, :mod:`~embedlab.cli.label`, the production rooms (:mod:`~embedlab.cli.threshold`,
-:mod:`~embedlab.cli.migrate`, :mod:`~embedlab.cli.monitor`, :mod:`~embedlab.cli.compress`) and :mod:`~embedlab.cli.demo`;
-what they share is in :mod:`~embedlab.cli.common`.
+:mod:`~embedlab.cli.migrate`, :mod:`~embedlab.cli.monitor`, :mod:`~embedlab.cli.compress`) and
+:mod:`~embedlab.cli.demo`; what they share is in :mod:`~embedlab.cli.common`.
 A new group is a module with a ``register(app)`` function, added to ``GROUPS``.
 
 Example:
@@ -41,8 +41,22 @@ from embedlab.cli import (
 )
 from embedlab.cli.common import console, run
 
-GROUPS = (encode, models, evaluate, index, adapt, label, bias, optimize, threshold, migrate, monitor, compress,
-          serve, demo)
+GROUPS = (
+    encode,
+    models,
+    evaluate,
+    index,
+    adapt,
+    label,
+    bias,
+    optimize,
+    threshold,
+    migrate,
+    monitor,
+    compress,
+    serve,
+    demo,
+)
 
 app = typer.Typer(
     help="embedlab: local-first custom text embeddings. Every command works offline.",
