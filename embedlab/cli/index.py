@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,9 @@ from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, clust
 from embedlab.cli.remote import DryRunOption, PriceOption, print_estimate
 from embedlab.errors import InputError
 from embedlab.index.options import CALIBRATED, option_fields
+
+if TYPE_CHECKING:
+    from embedlab.index.compact import Precision
 
 index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
 
@@ -79,7 +82,7 @@ def index_build(
     fields = metadata_types(metadata_field or [])
     if engine == "ray" and not dry_run:
         index = Index.create(path, model, metadata_fields=fields, chunk=chunk, chunk_tokens=chunk_tokens,
-                             precision=precision, dims=dims)  # fmt: skip
+                             precision=cast("Precision", precision), dims=dims)  # fmt: skip
         _add_with_ray(index, input, text_field, id_field, title_field, address, actors)
         return
     documents = read_documents(
