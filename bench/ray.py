@@ -34,7 +34,7 @@ from embedlab.encode.files import encode_file
 from embedlab.extras import missing
 from embedlab.index import Index
 from embedlab.index.documents import read_documents
-from embedlab.index.store import embed_for_index
+from embedlab.index.rows import embed_for_index
 from embedlab.io import read_embeddings
 from embedlab.scale import Cluster, Ledger, add_with_ray, content_hash
 from embedlab.scale.cluster import connected

@@ -20,14 +20,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embedlab.encode.documents import Chunk, ChunkEmbeddings
 from embedlab.encode.text import with_title
 from embedlab.errors import EmbedlabError, IndexDataError, InputError
 from embedlab.index import fulltext
 from embedlab.index.settings import Labels
+
+if TYPE_CHECKING:
+    from embedlab.encode import Encoder
 
 TABLE = "chunks"
 _READ_ERRORS = (OSError, RuntimeError, ValueError)  # what LanceDB raises for missing or unreadable data
@@ -260,6 +264,17 @@ class Rows:
 
     # -- reading -------------------------------------------------------------------------------------
 
+    def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
+        """The parent document of every chunk row and the rows' full float32 vectors, in one read."""
+        dimension = int(self.settings["model"]["dimension"])
+        table = self.table()
+        if table is None:
+            return [], np.zeros((0, dimension), np.float32)
+        with self.reading():
+            data = table.search().select(["doc_id", "vector"]).limit(None).to_arrow()
+        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return data.column("doc_id").to_pylist(), np.asarray(flat, np.float32).reshape(-1, dimension)
+
     def document_vectors(self, condition: str | None) -> tuple[list[str], np.ndarray]:
         """Document ids and their unit vectors (mean of chunk vectors), in first-seen order."""
         empty: tuple[list[str], np.ndarray] = [], np.zeros((0, self.settings["model"]["dimension"]), np.float32)
@@ -346,3 +361,21 @@ def _metadata_value(value: Any, kind: str, name: str, doc_id: str) -> Any:
         return converted
     except (TypeError, ValueError) as exc:
         raise InputError(f"Document {doc_id}: metadata {name!r} = {value!r} is not {kind} ({exc}).") from None
+
+
+def embed_for_index(
+    encoder: Encoder, settings: Mapping[str, Any], documents: Sequence[Mapping[str, Any]]
+) -> ChunkEmbeddings:
+    """The chunks and chunk vectors that an index with ``settings`` stores for ``documents`` (validated first).
+
+    With chunking off, each document is one chunk spanning its whole text (its title before it when encoded).
+    """
+    _, texts = validate(documents)
+    if not texts:
+        return ChunkEmbeddings([], np.zeros((0, settings["model"]["dimension"]), np.float32))
+    titles = [document.get("title") or None for document in documents]
+    if not settings.get("chunk", True):
+        whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
+        chunks = [Chunk(i, 0, 0, len(text), text, 0) for i, text in enumerate(texts)]
+        return ChunkEmbeddings(chunks, encoder.encode(whole))
+    return encoder.encode_chunks(texts, titles=titles, max_tokens=settings["chunk_tokens"], overlap=settings["overlap"])

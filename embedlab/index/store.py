@@ -32,8 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedlab.encode import Encoder
-from embedlab.encode.documents import Chunk, ChunkEmbeddings, check_window
-from embedlab.encode.text import with_title
+from embedlab.encode.documents import ChunkEmbeddings, check_window
 from embedlab.errors import IndexMismatchError, InputError
 from embedlab.evaluate.retrieval import Ranking, SearchFn
 from embedlab.index import compact
@@ -44,7 +43,7 @@ from embedlab.index.compat import query_encoder
 from embedlab.index.hits import Hit, fuse
 from embedlab.index.hnsw import EF_CONSTRUCTION, EF_SEARCH, M
 from embedlab.index.options import Mode, search_options
-from embedlab.index.rows import Rows, sql_list, validate
+from embedlab.index.rows import Rows, embed_for_index, sql_list, validate
 from embedlab.index.settings import (
     Ann,
     check_ann,
@@ -327,14 +326,7 @@ class Index:
 
     def chunk_vectors(self) -> tuple[list[str], np.ndarray]:
         """The parent document of every chunk row and the rows' full float32 vectors (LanceDB's), in one read."""
-        table = self._table()
-        dimension = int(self.settings["model"]["dimension"])
-        if table is None:
-            return [], np.zeros((0, dimension), np.float32)
-        with self._rows.reading():
-            data = table.search().select(["doc_id", "vector"]).limit(None).to_arrow()
-        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return data.column("doc_id").to_pylist(), np.asarray(flat, np.float32).reshape(-1, dimension)
+        return self._rows.chunk_vectors()
 
     def similar(self, doc_id: str, k: int = 10, *, filter: str | None = None) -> list[Hit]:
         """The documents most similar to document ``doc_id`` (the mean of its chunk vectors), itself left out."""
@@ -415,7 +407,7 @@ class Index:
             )
 
     def commit_chunks(self, documents: Sequence[Mapping[str, Any]], embedded: ChunkEmbeddings) -> int:
-        """Write documents whose chunks and chunk vectors are already encoded (:func:`embed_for_index`), in one commit.
+        """Write documents whose chunks and vectors are already encoded (:func:`.rows.embed_for_index`), in one commit.
 
         What :meth:`add` does after encoding; the Ray engine (:mod:`embedlab.scale`) encodes on its workers
         and commits here. Returns the number of chunk rows written.
@@ -441,24 +433,6 @@ class Index:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
-
-
-def embed_for_index(
-    encoder: Encoder, settings: Mapping[str, Any], documents: Sequence[Mapping[str, Any]]
-) -> ChunkEmbeddings:
-    """The chunks and chunk vectors that an index with ``settings`` stores for ``documents`` (validated first).
-
-    With chunking off, each document is one chunk spanning its whole text (its title before it when encoded).
-    """
-    _, texts = validate(documents)
-    if not texts:
-        return ChunkEmbeddings([], np.zeros((0, settings["model"]["dimension"]), np.float32))
-    titles = [document.get("title") or None for document in documents]
-    if not settings.get("chunk", True):
-        whole = [with_title(title, text) for title, text in zip(titles, texts, strict=True)]
-        chunks = [Chunk(i, 0, 0, len(text), text, 0) for i, text in enumerate(texts)]
-        return ChunkEmbeddings(chunks, encoder.encode(whole))
-    return encoder.encode_chunks(texts, titles=titles, max_tokens=settings["chunk_tokens"], overlap=settings["overlap"])
 
 
 def _check_k(k: int) -> None:

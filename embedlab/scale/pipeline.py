@@ -3,7 +3,7 @@
 Ray Data reads .jsonl/.ndjson, .csv/.tsv and .parquet files (a file, or a folder or object-store prefix of
 them); ``map_batches`` sends batches of rows to a pool of actors, each of which loads the model once and
 verifies its fingerprint, turns rows into documents as one process does (:func:`documents`), and encodes them
-with the same code as :meth:`Index.add <embedlab.index.Index.add>` (:func:`~embedlab.index.store.embed_for_index`).
+with the same code as :meth:`Index.add <embedlab.index.Index.add>` (:func:`~embedlab.index.rows.embed_for_index`).
 The driver commits whole documents to the index, ``commit_size`` documents per LanceDB commit, and records
 them in the :class:`~embedlab.scale.ledger.Ledger`. A killed actor is restarted by Ray and its batches are
 retried; a killed driver leaves every committed batch, and a re-run skips them.
@@ -199,7 +199,7 @@ class IndexWorker(_Worker):
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """One output row per input document: the document, its content hash and its chunks (none if skipped)."""
-        from embedlab.index.store import embed_for_index
+        from embedlab.index.rows import embed_for_index
 
         found = documents(batch, self.fields)
         todo, hashes = to_encode(found, self.committed)

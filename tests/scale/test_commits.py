@@ -16,7 +16,7 @@ import embedlab.extras as extras
 from embedlab import EmbeddingModel
 from embedlab.errors import InputError, MissingExtraError
 from embedlab.index import Index
-from embedlab.index.store import embed_for_index
+from embedlab.index.rows import embed_for_index
 from embedlab.scale import Cluster, Ledger, Progress, add_with_ray, content_hash
 from embedlab.scale.cluster import connected
 from embedlab.scale.ledger import to_encode
