@@ -18,7 +18,7 @@ candidates are re-scored, so their order is that of exact float32 cosine.
 Example:
     >>> import numpy as np
     >>> codes(np.array([[0.5, -0.1, 0.0, 0.2, -0.3, 0.1, 0.1, -0.2]], np.float32), "binary", 8)
-    array([[157]], dtype=uint8)
+    array([[150]], dtype=uint8)
 """
 
 from __future__ import annotations

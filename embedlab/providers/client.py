@@ -6,6 +6,7 @@ jitter (a ``Retry-After`` header is obeyed), and raises :class:`RemoteError` wit
 the message. ``sleep`` and ``rng`` are injectable, so tests check the schedule without waiting.
 
 Example:
+    >>> from embedlab.providers.spec import parse_spec
     >>> client = RemoteClient(parse_spec("openai:all-MiniLM-L6-v2@http://127.0.0.1:8000/v1"))
     >>> client.embed(["hello"]).shape  # doctest: +SKIP
     (1, 384)
