@@ -120,7 +120,8 @@ def run_demo(
     """Run the demo, write its files into ``out`` and return the figures it printed.
 
     ``adapt``: also fine-tune the model on job titles (:mod:`embedlab.demo_jobs`, the ESCO sample shipped
-    in the package, at most ``occupations`` of them) and evaluate base vs adapted vs BM25 on held-out
+    in the package: ``occupations`` of its 800, by default
+    :data:`~embedlab.demo_jobs.DEMO_OCCUPATIONS`) and evaluate base vs adapted vs BM25 on held-out
     titles (the longest step: a few minutes on two CPU cores).
     """
     console = console or Console()
@@ -201,10 +202,10 @@ def run_demo(
     report["evaluation"] = _evaluate(out, docs, encoder, console)
 
     if adapt:
-        from embedlab.demo_jobs import adapt_job_titles
+        from embedlab.demo_jobs import DEMO_OCCUPATIONS, adapt_job_titles
 
         console.rule("[bold]8. adapt the model to a domain: job titles, then prove it on held-out titles")
-        report["adaptation"] = adapt_job_titles(out, model, console, occupations=occupations)
+        report["adaptation"] = adapt_job_titles(out, model, console, occupations=occupations or DEMO_OCCUPATIONS)
 
     console.rule("[bold]9. files")
     write_embeddings(out / "embeddings.parquet", [d.id for d in docs], vectors, info=info)

@@ -37,6 +37,9 @@ SAMPLE = "esco_jobtitles.jsonl.gz"
 _TEST_SHARE = 0.3
 #: In-batch MNRL, one pass: the fast recipe (bench/adapt.py esco trains the same way, longer, on the full set).
 DEMO_TRAINING = {"negatives": None, "epochs": 1, "batch_size": 64, "lr": 1e-4}
+#: Occupations the demo adapts on by default: half the sample keeps the whole demo near 5 minutes on 2 cores,
+#: and the lift stays far beyond noise (all 800: +0.077, p = 0.0002, in twice the time).
+DEMO_OCCUPATIONS = 400
 
 
 def job_titles(occupations: int | None = None) -> list[dict[str, Any]]:

@@ -22,7 +22,10 @@ def demo(
         bool, typer.Option(help="Fine-tune on job titles and evaluate base vs adapted (a few minutes).")
     ] = True,
     occupations: Annotated[
-        int | None, typer.Option(min=2, help="Adapt on at most this many ESCO occupations (quicker).")
+        int | None,
+        typer.Option(
+            min=2, help="Adapt on this many of the 800 ESCO occupations shipped (default 400; fewer is quicker)."
+        ),
     ] = None,
 ) -> None:
     """Run the end-to-end demo offline: docstrings (search, evaluation), then adaptation to job titles."""
