@@ -42,7 +42,8 @@ test: lint
 	$(OFFLINE) $(BIN)/pytest -m "not slow"
 
 test-slow: setup
-	$(OFFLINE) $(BIN)/pytest -m slow
+	$(OFFLINE) $(BIN)/pytest -m "slow and not own_process"
+	$(OFFLINE) $(BIN)/pytest -m "slow and own_process"
 
 bench: setup
 	$(OFFLINE) $(BIN)/python bench/encode.py

@@ -30,7 +30,11 @@ from embedlab.index.documents import read_documents
 from embedlab.scale import Cluster, Progress, add_with_ray
 from embedlab.scale.cluster import LOOPBACK
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing("ray")), reason="needs embedlab[ray]")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.own_process,  # another Ray in this process before (the CLI tests) leaves its auth token behind
+    pytest.mark.skipif(bool(missing("ray")), reason="needs embedlab[ray]"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
