@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -166,24 +165,12 @@ def migrate_status(alias: AliasFile) -> None:
 
 
 def _log_queries(path: Path) -> list[str]:
-    """The ``query`` of each line of a JSON-lines log (the shadow log, or any log with that field)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Cannot read the query log {path} ({exc}).") from None
-    queries = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not JSON ({exc}).") from None
-        if not isinstance(record, dict) or not isinstance(record.get("query"), str) or not record["query"].strip():
-            raise InputError(f"{path}:{number}: no 'query' text.")
-        queries.append(record["query"])
-    if not queries:
-        raise InputError(f"The query log {path} holds no queries.")
+    """The ``query`` of each record of a log (the shadow log, or any log with that field), none blank."""
+    from embedlab.operate.monitor.baseline import read_queries
+
+    queries = read_queries(path)
+    if not queries or not all(query.strip() for query in queries):
+        raise InputError(f"The query log {path} holds no queries, or a blank one.")
     return queries
 
 
