@@ -51,7 +51,7 @@ from embedlab.errors import EmbedlabError, InputError
 from embedlab.index.options import option_fields
 from embedlab.index.rerank import load_reranker, rank
 from embedlab.serve.batcher import MicroBatcher
-from embedlab.serve.follow import open_served, open_shadows
+from embedlab.serve.follow import open_served, open_shadows, serving
 from embedlab.serve.monitoring import ServedMonitors
 
 logger = logging.getLogger("embedlab.serve")
@@ -375,7 +375,8 @@ def create_app(config: ServeConfig, *, encoder: Encoder | None = None) -> FastAP
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": name, "fingerprint": encoder.info.fingerprint, "queue": batcher.depth}
+        return {"status": "ok", "model": name, "fingerprint": encoder.info.fingerprint, "queue": batcher.depth,
+                "indexes": {index_name: serving(index) for index_name, index in indexes.items()}}  # fmt: skip
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -62,6 +62,11 @@ def open_shadows(shadow: dict[str, str], served: dict[str, str], encoder: Encode
     return {name: Shadow(folder, encoder, log) for name, folder in shadow.items()}
 
 
+def serving(index: Any) -> str:
+    """The name of the folder a served index (or the index an alias points at, looked at now) answers from."""
+    return (index.index if isinstance(index, FollowedIndex) else index).path.name
+
+
 class FollowedIndex:
     """The index an alias points at, re-resolved at every search (see the module)."""
 

@@ -152,6 +152,7 @@ def test_migration_end_to_end(
     log = tmp_path / "shadow.jsonl"
     config = ServeConfig(indexes={"docs": str(alias)}, shadow={"docs": str(close)}, shadow_log=str(log))
     with running(create_app(config, encoder=Encoder(model))) as url:
+        assert httpx.get(f"{url}/health").json()["indexes"] == {"docs": old.name}  # what the alias serves now
         before = search_all(url, queries)
         deadline = time.time() + 60
         while (not log.exists() or len(log.read_text().splitlines()) < len(queries)) and time.time() < deadline:
@@ -167,9 +168,11 @@ def test_migration_end_to_end(
         assert read_alias(alias).target == close.resolve()
         assert len(statuses) > 20 and set(statuses) == {200}, statuses
         assert search_all(url, queries) != before  # the new index answers
+        assert httpx.get(f"{url}/health").json()["indexes"] == {"docs": close.name}
 
         statuses = promote_under_load(url, queries, ["migrate", "rollback", str(alias)], queries[0],
                                       search_all(url, queries[:1])[0])  # fmt: skip
         assert set(statuses) == {200}
         assert search_all(url, queries) == before  # the old index again: the same documents and scores
+        assert httpx.get(f"{url}/health").json()["indexes"] == {"docs": old.name}
     assert read_alias(alias).target == old.resolve() and close.is_dir()  # the new index is kept
