@@ -183,11 +183,12 @@ def index_tune_expansion(
     if as_json:
         print_json(decision.to_dict())
         return
-    table = Table("mode", "without (95% CI)", "expanded (95% CI)", "difference", "p", "verdict",
+    table = Table("mode", "without (95% CI)", "expanded (95% CI)", "difference", "p", "verdict", "ms/query",
                   title=f"{path}: {decision.metric} on {decision.queries} queries")  # fmt: skip
     for trial in decision.trials:
         table.add_row(trial.mode, str(trial.without), str(trial.expanded), f"{trial.test.difference.value:+.4f}",
-                      f"{trial.test.p_value:.4f}", trial.test.verdict)  # fmt: skip
+                      f"{trial.test.p_value:.4f}", trial.test.verdict,
+                      "{:.1f} -> {:.1f}".format(*trial.ms_per_query))  # fmt: skip
     console.print(table)
     for trial in decision.trials:
         reason = "significantly better" if trial.helps else f"{trial.test.verdict}, p = {trial.test.p_value:.4f}"

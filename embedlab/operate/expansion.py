@@ -37,12 +37,16 @@ MODES = ("bm25", "hybrid")
 
 @dataclass(frozen=True)
 class ExpansionTrial:
-    """One mode's scores without and with expansion, and the paired test of the difference (with minus without)."""
+    """One mode's scores without and with expansion, and the paired test of the difference (with minus without).
+
+    ``ms_per_query``: the time per query of the plain and the expanded search.
+    """
 
     mode: str
     without: Estimate
     expanded: Estimate
     test: PairedComparison
+    ms_per_query: tuple[float, float] = (0.0, 0.0)
 
     @property
     def helps(self) -> bool:
@@ -52,7 +56,7 @@ class ExpansionTrial:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"mode": self.mode, "without": self.without.to_dict(), "expanded": self.expanded.to_dict(),
-                "test": self.test.to_dict(), "helps": self.helps}  # fmt: skip
+                "test": self.test.to_dict(), "helps": self.helps, "ms_per_query": list(self.ms_per_query)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def measure_expansion(
                 evaluate(index.search_fn(cast("Mode", mode), expand=on), benchmark) for on in (False, True)
             )
             test = paired_test(plain.values(metric), expanded.values(metric))
-            trials.append(ExpansionTrial(mode, plain.ci[metric], expanded.ci[metric], test))
+            speed = (plain.speed["ms_per_query"], expanded.speed["ms_per_query"])
+            trials.append(ExpansionTrial(mode, plain.ci[metric], expanded.ci[metric], test, speed))
     return ExpansionDecision(tuple(trials), len(benchmark.queries), metric)
 
 
