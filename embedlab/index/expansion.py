@@ -1,20 +1,23 @@
 """Query expansion by pseudo-relevance feedback: terms mined from the index's own documents for BM25.
 
-RM3 (Lavrenko and Croft 2001; Abdul-Jaleel et al. 2004), the feedback model that Anserini and Pyserini
-ship as BM25's query-expansion baseline, with their defaults: the plain query's :data:`DOCS` best documents
-are the feedback; each term's weight is the sum over those documents of its share of the document's terms
-times the document's BM25 score; terms in more than :data:`MAX_DF` of the index's rows, stop words, and
-terms shorter than 2 or longer than 20 characters or not alphanumeric are left out; the :data:`TERMS`
-heaviest terms not already in the query are added. The query's own terms keep their weight (1, so the
-plain query is unchanged); the heaviest expansion term weighs :data:`WEIGHT` of an original term, the
-others less in proportion. Terms are Snowball English stems (PyStemmer, the algorithm of LanceDB's
-full-text index), and each is sent as its most frequent word in the feedback, which LanceDB's analyser
-stems back to it. Ties are broken by the term, so an expansion is deterministic.
+RM3 (Lavrenko and Croft 2001; Abdul-Jaleel et al. 2004) as Anserini and Pyserini ship it as BM25's
+query-expansion baseline, with their defaults. The plain query's :data:`DOCS` best documents are the
+feedback. The relevance model weighs each term by the sum over those documents of the document's BM25
+score times the term's share of the document's terms, counting only terms that may be added: not stop
+words, in at most :data:`MAX_DF` of the index's rows, 2 to 20 letters or digits. It keeps its :data:`TERMS`
+heaviest terms (the query's own among them), normalised to sum to 1, and is mixed with the query's own
+term distribution, the query keeping the share :data:`ORIGINAL`. In BM25 units (each original term of the
+plain query weighing 1) the query's terms gain a bonus and new terms are added; a new term never weighs
+more than an original term (RM3 alone allows that for long queries). Terms are Snowball English stems
+(PyStemmer, the algorithm of LanceDB's full-text index), and each is sent as its most frequent word in the
+feedback, which LanceDB's analyser stems back to it. Ties are broken by the term, so an expansion is
+deterministic.
 
 Example:
     >>> vocabulary = Vocabulary.of(["cats purr", "cats meow", "dogs bark", "dogs howl", "birds sing"])
-    >>> expand("cat", [("cats purr", 2.0), ("cats meow", 1.0)], vocabulary, max_df=0.5).terms
-    (('purr', 0.5), ('meow', 0.25))
+    >>> found = expand("cat", [("cats purr", 2.0), ("cats meow", 1.0)], vocabulary, max_df=0.5)
+    >>> [(word, round(weight, 3)) for word, weight in found.terms]  # model: cat 1.5, purr 1, meow 0.5 (of 3)
+    [('cats', 0.5), ('purr', 0.333), ('meow', 0.167)]
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DOCS = 10  # feedback documents: the plain query's best
-TERMS = 10  # expansion terms added
-WEIGHT = 0.5  # the heaviest expansion term's weight, an original term's being 1
+TERMS = 10  # terms of the relevance model (the query's own among them)
+ORIGINAL = 0.5  # the query's share of the expanded query, the relevance model's being the rest
 MAX_DF = 0.1  # terms in more than this share of the rows are too common to add
 _WORD = re.compile(r"[^\W_]+")
 _TERM = re.compile(r"[a-z0-9]{2,20}")
@@ -40,7 +43,10 @@ _local = threading.local()
 
 @dataclass(frozen=True)
 class Expansion:
-    """A query and the terms added to it, ``(word, weight)`` heaviest first (weights relative to an original term)."""
+    """A query and the terms added to it, ``(word, weight)`` heaviest first, an original term weighing 1.
+
+    The query's own words may be among them: their weight is added to the plain query's.
+    """
 
     query: str
     terms: tuple[tuple[str, float], ...] = ()
@@ -66,9 +72,9 @@ class Vocabulary:
 
 def analyze(text: str) -> list[tuple[str, str]]:
     """``(term, word)`` for each word of ``text``: lower-cased, English stop words left out, term = Snowball stem."""
-    from bm25s.stopwords import STOPWORDS_EN
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's list: it holds every stop word of LanceDB's English
 
-    words = [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS_EN]
+    words = [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS_EN_PLUS]
     return list(zip(_stemmer().stemWords(words), words, strict=True))
 
 
@@ -78,15 +84,15 @@ def expand(
     vocabulary: Vocabulary,
     *,
     terms: int = TERMS,
-    weight: float = WEIGHT,
+    original: float = ORIGINAL,
     max_df: float = MAX_DF,
 ) -> Expansion:
-    """``query`` with RM3's ``terms`` heaviest new terms from ``feedback`` (``(text, BM25 score)`` of its best rows).
+    """``query`` expanded by RM3 from ``feedback``, the ``(text, BM25 score)`` of its best rows.
 
-    A term weighs ``sum(score * count in text / terms in text)`` over the feedback (counting only terms that
-    may be added, as Anserini does); the heaviest new term gets ``weight``, the others in proportion.
+    With ``n`` query terms and the relevance model ``rm`` (its ``terms`` heaviest, summing to 1), a term
+    weighs ``(1 - original) / original * n * rm(term)`` on top of the plain query; a new term at most 1.
     """
-    asked = {term for term, _ in analyze(query)}
+    asked = analyze(query)
     model: defaultdict[str, float] = defaultdict(float)
     spelled: dict[str, Counter[str]] = {}
     for text, score in feedback:
@@ -95,12 +101,14 @@ def expand(
             model[term] += score * count / len(kept)
         for term, word in kept:
             spelled.setdefault(term, Counter())[word] += 1
-    chosen = sorted((term for term in model if term not in asked and model[term] > 0), key=lambda t: (-model[t], t))
-    chosen = chosen[:terms]
-    if not chosen:
+    chosen = sorted((term for term in model if model[term] > 0), key=lambda term: (-model[term], term))[:terms]
+    if not asked or not chosen:
         return Expansion(query)
-    top = model[chosen[0]]
-    return Expansion(query, tuple((_most_common(spelled[term]), weight * model[term] / top) for term in chosen))
+    scale = (1 - original) / original * len(asked) / sum(model[term] for term in chosen)
+    own = {term for term, _ in asked}
+    weights = {term: scale * model[term] if term in own else min(1.0, scale * model[term]) for term in chosen}
+    ranked = sorted(chosen, key=lambda term: (-weights[term], term))
+    return Expansion(query, tuple((_most_common(spelled[term]), weights[term]) for term in ranked))
 
 
 def cached_vocabulary(key: tuple[str, int], texts: Any) -> Vocabulary:

@@ -55,8 +55,9 @@ class SearchOptions:
             candidates with the full float32 vectors (0: its compact scores as they are; default: the
             index's own setting, 4 unless the compression planner chose another); float32 indexes ignore it.
         expand: add terms mined from the index's own documents to the BM25 query (pseudo-relevance feedback,
-            RM3: the plain query's 10 best documents give 10 terms, each weighing at most half an original
-            term); bm25 and hybrid modes only (default: the index's setting from index tune-expansion, else off).
+            RM3 over the plain query's 10 best documents, the query keeping half the weight; an added term never
+            outweighs an original one); bm25 and hybrid modes only (default: the index's setting from
+            index tune-expansion, else off).
     """
 
     mode: Mode = "vector"

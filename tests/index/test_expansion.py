@@ -20,14 +20,17 @@ def test_rm3_terms_and_weights_by_hand() -> None:
     assert (vocabulary.rows, vocabulary.frequencies["stroke"], vocabulary.frequencies["risk"]) == (20, 2, 4)
     feedback = [("Aspirin lowers the stroke risk", 3.0), ("Aspirin prevents strokes", 1.0)]
     # kept terms (stop word "the" and the too common "risk" left out): aspirin, lower, stroke | aspirin, prevent, stroke
-    # weights: stroke 3/3 + 1/3 = 4/3, lower 3/3 = 1, prevent 1/3; aspirin (4/3) is the query's own term
+    # relevance model: aspirin 3/3 + 1/3 = 4/3, stroke 4/3, lower 1, prevent 1/3 (sum 4); one query term, the
+    # query's share 0.5: each term weighs 1 * 1 * model / 4 (aspirin's on top of the plain query's 1)
     expansion = expand("aspirin", feedback, vocabulary)
     assert expansion.query == "aspirin"
-    assert [word for word, _ in expansion.terms] == ["stroke", "lowers", "prevents"]  # stroke|strokes tie: first
-    assert [weight for _, weight in expansion.terms] == pytest.approx([0.5, 0.5 * 1 / (4 / 3), 0.5 * (1 / 3) / (4 / 3)])
-    assert expand("aspirin", feedback, vocabulary, terms=1, weight=0.8).terms == (("stroke", 0.8),)
+    assert [word for word, _ in expansion.terms] == ["aspirin", "stroke", "lowers", "prevents"]  # ties by term
+    assert [weight for _, weight in expansion.terms] == pytest.approx([1 / 3, 1 / 3, 1 / 4, 1 / 12])
+    # the query's share 0.2, two terms (aspirin, stroke: 8/3): 4 * 1 / (8/3) = 1.5 per unit, a new term at most 1
+    assert expand("aspirin", feedback, vocabulary, terms=2, original=0.2).terms == (("aspirin", 2.0), ("stroke", 1.0))
     assert expand("aspirin", [], vocabulary).terms == ()  # no feedback, nothing added
     assert expand("aspirin", feedback, Vocabulary.of(ROWS[:5])).terms == ()  # 5 rows: every term is too common
+    assert expand("the", feedback, vocabulary).terms == ()  # only stop words: no query term to weigh against
 
 
 CORPUS = [
@@ -39,17 +42,19 @@ CORPUS = [
 
 @pytest.fixture
 def index(tmp_path: Path, encoder: Encoder) -> Index:
-    """20 documents: "cats" is only in a, which also has "whiskers", the only other word of b."""
+    """20 documents: "cats" is only in a, which also has "whiskers" (and the stop word "have"), as has b."""
     return Index.build(tmp_path / "index", CORPUS, encoder)
 
 
 def test_expansion_finds_a_document_without_the_query_terms(index: Index) -> None:
     assert [hit.doc_id for hit in index.search("cats", mode="bm25")] == ["a"]
-    expanded = index.search("cats", mode="bm25", expand=True)  # feedback: a alone; added: whiskers at weight 0.5
+    expanded = index.search("cats", mode="bm25", expand=True)  # feedback: a alone; model: cat 1/2, whisker 1/2
     cats = {hit.doc_id: hit.score for hit in index.search("cats", mode="bm25")}
     whiskers = {hit.doc_id: hit.score for hit in index.search("whiskers", mode="bm25")}
     assert [hit.doc_id for hit in expanded] == ["a", "b"]
-    assert [hit.score for hit in expanded] == pytest.approx([cats["a"] + 0.5 * whiskers["a"], 0.5 * whiskers["b"]])
+    assert [hit.score for hit in expanded] == pytest.approx(
+        [1.5 * cats["a"] + 0.5 * whiskers["a"], 0.5 * whiskers["b"]]
+    )
     hybrid = {hit.doc_id: hit.components for hit in index.search("cats", k=20, mode="hybrid", expand=True)}
     plain = {hit.doc_id: hit.components for hit in index.search("cats", k=20, mode="hybrid")}
     assert "bm25" in hybrid["b"] and "bm25" not in plain["b"]  # the vector side is the same query's
