@@ -72,7 +72,7 @@ class Vocabulary:
 
 def analyze(text: str) -> list[tuple[str, str]]:
     """``(term, word)`` for each word of ``text``: lower-cased, English stop words left out, term = Snowball stem."""
-    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's list: it holds every stop word of LanceDB's English
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's (Snowball's) list: it covers LanceDB's English one
 
     words = [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS_EN_PLUS]
     return list(zip(_stemmer().stemWords(words), words, strict=True))
