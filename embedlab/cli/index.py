@@ -164,6 +164,39 @@ def index_search(
     console.print(table)
 
 
+@index_app.command("tune-expansion")
+def index_tune_expansion(
+    path: IndexDir,
+    benchmark: Annotated[Path, typer.Option(help="A BEIR folder whose corpus the index holds.")],
+    split: Annotated[str, typer.Option(help="Benchmark split to measure on.")] = "test",
+    mode: Annotated[list[str] | None, typer.Option(help="Modes to tune (repeat; default: bm25 and hybrid).")] = None,
+    apply: Annotated[bool, typer.Option(help="Record the verdict in the index (--no-apply: only measure).")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure BM25 and hybrid search with and without query expansion; expand by default only where it helps."""
+    from embedlab.evaluate.data import load_beir
+    from embedlab.index import Index
+    from embedlab.operate.expansion import MODES, tune_expansion
+
+    index = Index.open(path)
+    decision = tune_expansion(index, load_beir(benchmark, split=split), modes=mode or MODES, apply=apply)
+    if as_json:
+        print_json(decision.to_dict())
+        return
+    table = Table("mode", "without (95% CI)", "expanded (95% CI)", "difference", "p", "verdict", "ms/query",
+                  title=f"{path}: {decision.metric} on {decision.queries} queries")  # fmt: skip
+    for trial in decision.trials:
+        table.add_row(trial.mode, str(trial.without), str(trial.expanded), f"{trial.test.difference.value:+.4f}",
+                      f"{trial.test.p_value:.4f}", trial.test.verdict,
+                      "{:.1f} -> {:.1f}".format(*trial.ms_per_query))  # fmt: skip
+    console.print(table)
+    for trial in decision.trials:
+        reason = "significantly better" if trial.helps else f"{trial.test.verdict}, p = {trial.test.p_value:.4f}"
+        state = "on" if trial.helps else "off"
+        done = f"is now {state}" if apply else f"would be {state} (not recorded: --no-apply)"
+        console.print(f"{trial.mode}: query expansion by default {done}: {reason}")
+
+
 @index_app.command("info")
 def index_info(path: IndexDir, model: QueryModel = None) -> None:
     """Show an index's model, settings and size, and what would encode its queries."""

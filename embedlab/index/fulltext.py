@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from embedlab.index.expansion import Expansion
+
 STALE = 0.1  # rebuild the full-text index once this share of rows is not in it
 
 
@@ -22,6 +24,16 @@ def refresh(table: Any) -> None:
         table.create_index("fts_text", replace=True, config=FTS(language="English", stem=True, remove_stop_words=True))
 
 
-def query(table: Any, text: str, limit: int) -> Any:
-    """A BM25 query of ``text`` over ``table`` for its ``limit`` best rows (``_score`` on each)."""
-    return table.search(text, query_type="fts", fts_columns="fts_text").limit(limit)
+def query(table: Any, text: str | Expansion, limit: int) -> Any:
+    """A BM25 query of ``text`` over ``table`` for its ``limit`` best rows (``_score`` on each).
+
+    An :class:`Expansion` adds its terms, each term's BM25 score multiplied by its weight.
+    """
+    if isinstance(text, Expansion) and text.terms:
+        from lancedb.query import BooleanQuery, MatchQuery, Occur
+
+        match: Any = MatchQuery  # a pydantic dataclass: mypy reads every field as required
+        parts = [match(text.query, "fts_text"), *(match(word, "fts_text", boost=b) for word, b in text.terms)]
+        return table.search(BooleanQuery([(Occur.SHOULD, part) for part in parts])).limit(limit)
+    plain = text.query if isinstance(text, Expansion) else text
+    return table.search(plain, query_type="fts", fts_columns="fts_text").limit(limit)

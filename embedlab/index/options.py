@@ -54,6 +54,10 @@ class SearchOptions:
         rescore: a compressed index (float16, int8, binary or truncated vectors) re-scores k x rescore
             candidates with the full float32 vectors (0: its compact scores as they are; default: the
             index's own setting, 4 unless the compression planner chose another); float32 indexes ignore it.
+        expand: add terms mined from the index's own documents to the BM25 query (pseudo-relevance feedback,
+            RM3 over the plain query's 10 best documents, the query keeping half the weight; an added term never
+            outweighs an original one); bm25 and hybrid modes only (default: the index's setting from
+            index tune-expansion, else off).
     """
 
     mode: Mode = "vector"
@@ -66,12 +70,17 @@ class SearchOptions:
     rerank_top: Annotated[int, Ge(1)] = 50
     rerank_fusion: RerankFusion = "rrf"
     rescore: Annotated[int | None, Ge(0)] = None
+    expand: bool | None = None
 
     def __post_init__(self) -> None:
         for name, (kind, _, _) in option_fields().items():
             _check(name, getattr(self, name), kind)
         if isinstance(self.min_score, str) and self.min_score != CALIBRATED:
             raise InputError(f"min_score must be a number or {CALIBRATED!r}; got {self.min_score!r}.")
+        if self.expand is not None and not isinstance(self.expand, bool):
+            raise InputError(f"expand must be true, false or unset; got {self.expand!r}.")
+        if self.expand and self.mode == "vector":
+            raise InputError("expand adds terms to the BM25 query: use it with mode bm25 or hybrid, not vector.")
 
     @property
     def score_floor(self) -> float | None:

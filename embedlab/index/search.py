@@ -5,7 +5,9 @@ goes to LanceDB's BM25 index (:mod:`embedlab.index.fulltext`). Each component re
 ``max(candidates, 4 * k)`` chunk rows, collapsed to their documents' best chunks, and widens the
 retrieval (4x at a time) while those cover fewer than ``k`` documents, so a long document's many chunks
 never crowd the others out. :func:`~embedlab.index.hits.fuse` then ranks the documents, and a
-cross-encoder (:mod:`embedlab.index.rerank`) may re-score the first ``rerank_top``.
+cross-encoder (:mod:`embedlab.index.rerank`) may re-score the first ``rerank_top``. With ``expand`` (or the
+index's ``expand`` setting for the mode), the BM25 query gains terms from its own best documents first
+(:mod:`embedlab.index.expansion`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.index import fulltext
+from embedlab.index import expansion, fulltext
 from embedlab.index.ann import Accelerator
 from embedlab.index.compact import DEFAULT_RESCORE
 from embedlab.index.hits import Candidates, Hit, collapse, fuse
@@ -37,6 +39,7 @@ def search(
     first_stage = max(k, options.rerank_top) if cross_encoder is not None else k
     depth = max(options.candidates, 4 * first_stage)
     fields = list(rows.settings["metadata_fields"])
+    expand = expands(options, rows.settings)
     results = []
     for position, query in enumerate(queries):
         components: dict[str, Candidates] = {}
@@ -46,7 +49,7 @@ def search(
                 only_needed=options.mode == "vector", rescore=options.rescore,
             )  # fmt: skip
         if options.mode != "vector":
-            components["bm25"] = bm25_candidates(rows, query, depth, options.filter, first_stage)
+            components["bm25"] = bm25_candidates(rows, query, depth, options.filter, first_stage, expand=expand)
         hits = fuse(
             components, first_stage, mode=options.mode, fields=fields, fusion=options.fusion, alpha=options.alpha,
             min_score=None if cross_encoder is not None else options.score_floor,
@@ -80,13 +83,42 @@ def vector_candidates(
     return _widening(rows, query, depth, filter, need, lambda row: 1.0 - float(row["_distance"]))
 
 
-def bm25_candidates(rows: Rows, text: str, depth: int, filter: str | None, need: int = 0) -> Candidates:
-    """Like :func:`vector_candidates`, by BM25 over title and text (nothing for a blank text)."""
+def bm25_candidates(
+    rows: Rows, text: str, depth: int, filter: str | None, need: int = 0, *, expand: bool = False
+) -> Candidates:
+    """Like :func:`vector_candidates`, by BM25 over title and text (nothing for a blank text).
+
+    ``expand``: the query gains terms from its best documents (:func:`expanded`).
+    """
     if not text.strip():
         return {}
     table = rows.table()
-    return _widening(rows, lambda limit: fulltext.query(table, text, limit), depth, filter, need,
+    asked = expanded(rows, text, filter) if expand else text
+    return _widening(rows, lambda limit: fulltext.query(table, asked, limit), depth, filter, need,
                      lambda row: float(row["_score"]))  # fmt: skip
+
+
+def expands(options: SearchOptions, settings: dict[str, Any]) -> bool:
+    """Whether a search expands its BM25 query: ``options.expand``, else the index's setting for the mode."""
+    if options.mode == "vector":
+        return False
+    if options.expand is not None:
+        return options.expand
+    return bool(settings.get("expand", {}).get(options.mode, False))
+
+
+def expanded(rows: Rows, text: str, filter: str | None) -> expansion.Expansion:
+    """``text`` with RM3 terms from its :data:`~embedlab.index.expansion.DOCS` best documents (within ``filter``)."""
+    feedback = bm25_candidates(rows, text, expansion.DOCS, filter, expansion.DOCS)
+    best = sorted(feedback.items(), key=lambda item: (-item[1][0], item[0]))[: expansion.DOCS]
+    table = rows.table()
+
+    def texts() -> list[str]:
+        with rows.reading():
+            return table.search().select(["fts_text"]).limit(None).to_arrow().column("fts_text").to_pylist()
+
+    vocabulary = expansion.cached_vocabulary((str(rows.folder.resolve()), int(table.version)), texts)
+    return expansion.expand(text, [(row["fts_text"], score) for _, (score, row) in best], vocabulary)
 
 
 def _widening(
