@@ -15,6 +15,15 @@ Example:
 
 from embedlab.scale.cluster import Cluster, Progress
 from embedlab.scale.ledger import Ledger, content_hash
-from embedlab.scale.pipeline import Added, add_with_ray, encode_with_ray
+from embedlab.scale.pipeline import Added, add_documents_with_ray, add_with_ray, encode_with_ray
 
-__all__ = ["Added", "Cluster", "Ledger", "Progress", "add_with_ray", "content_hash", "encode_with_ray"]
+__all__ = [
+    "Added",
+    "Cluster",
+    "Ledger",
+    "Progress",
+    "add_documents_with_ray",
+    "add_with_ray",
+    "content_hash",
+    "encode_with_ray",
+]
