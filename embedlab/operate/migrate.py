@@ -208,10 +208,12 @@ def build(
 
     if engine not in ("local", "ray"):
         raise InputError(f"engine must be 'local' or 'ray', got {engine!r}.")
-    if engine == "ray" and cluster is None:
+    if engine == "ray":
+        from embedlab.extras import require
         from embedlab.scale import Cluster
 
-        cluster = Cluster()
+        require("ray")  # before any work: the new index is not made without the engine that fills it
+        cluster = cluster or Cluster()
     folder = resolve(source)
     settings = read_settings(folder)
     encoder = _encoder(model)

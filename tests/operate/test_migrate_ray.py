@@ -9,8 +9,10 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+import embedlab.extras as extras
 from embedlab import EmbeddingModel, Encoder
 from embedlab.cli import app
+from embedlab.errors import InputError, MissingExtraError
 from embedlab.extras import missing
 from embedlab.index import Index
 from embedlab.operate.migrate import build, document_ids, read_marker
@@ -18,8 +20,6 @@ from embedlab.scale import Cluster, Ledger
 from embedlab.scale.cluster import connected
 
 from .conftest import documents
-
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing("ray")), reason="needs embedlab[ray]")]
 
 
 class Stop(Exception):
@@ -31,6 +31,22 @@ def rows(folder: Path, encoder: Encoder) -> pa.Table:
     return table.drop_columns(["label"]).sort_by([("doc_id", "ascending"), ("chunk", "ascending")])
 
 
+def test_without_ray_or_with_an_unknown_engine_nothing_is_made(
+    model: EmbeddingModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = tmp_path / "old"
+    Index.build(old, documents()[:2], Encoder(model), metadata_fields=["topic"])
+    with pytest.raises(InputError, match="engine must be 'local' or 'ray'"):
+        build(old, model, tmp_path / "new", engine="spark")  # type: ignore[arg-type]
+    real = extras._importable
+    monkeypatch.setattr(extras, "_importable", lambda module: module != "ray" and real(module))
+    with pytest.raises(MissingExtraError, match=r"pip install 'embedlab\[ray\]'"):
+        build(old, model, tmp_path / "new", engine="ray")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(missing("ray")), reason="needs embedlab[ray]")
 def test_a_ray_build_equals_the_local_one_resumes_and_adds_nothing_twice(
     model: EmbeddingModel, perturbed_model: EmbeddingModel, tmp_path: Path
 ) -> None:
