@@ -29,7 +29,7 @@ from embedlab.encode.encoder import PRECISIONS
 from embedlab.errors import InputError
 from embedlab.models import ModelInfo
 
-TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".lance")
 EMBEDDING_SUFFIXES = (".parquet", ".npy")
 _ID_FIELDS = ("id", "_id")
 _META_KEY = b"embedlab"
@@ -84,7 +84,7 @@ def read_texts(
     id_field: str | None = None,
     title_field: str | None = None,
 ) -> TextRecords:
-    """Read texts (and ids) from a .txt, .jsonl, .csv/.tsv or .parquet file.
+    """Read texts (and ids) from a .txt, .jsonl, .csv/.tsv or .parquet file, or a Lance dataset folder.
 
     A .txt file holds one text per line, blank lines skipped, ids are line numbers. Other formats hold
     records: the text comes from ``text_field`` (default ``"text"``), the id from ``id_field`` (default
@@ -108,7 +108,7 @@ def read_texts(
 
 
 def read_records(path: str | Path) -> Records:
-    """The rows of a .jsonl/.ndjson, .csv/.tsv (with header) or .parquet file, as dicts.
+    """The rows of a .jsonl/.ndjson, .csv/.tsv (with header) or .parquet file or a .lance dataset, as dicts.
 
     :meth:`Records.where` gives the line each row starts on, for messages about a row.
 
@@ -119,7 +119,11 @@ def read_records(path: str | Path) -> Records:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES or suffix == ".txt":
-        raise InputError(f"{path}: records are read from .jsonl, .csv, .tsv or .parquet, not {suffix!r}.")
+        raise InputError(f"{path}: records are read from .jsonl, .csv, .tsv, .parquet or .lance, not {suffix!r}.")
+    if suffix == ".lance":
+        from embedlab.lancefiles import lance_records
+
+        return lance_records(path)
     _existing_file(path)
     if suffix == ".parquet":
         return _parquet_rows(path)

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def encode(
-    input: Annotated[Path, typer.Argument(help="Texts: .txt (a line each), .jsonl, .csv, .tsv or .parquet.")],
+    input: Annotated[Path, typer.Argument(help="Texts: .txt (a line each), .jsonl, .csv, .tsv, .parquet or .lance.")],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write: .parquet or .npy (default INPUT.embeddings.parquet)."),

@@ -1,7 +1,8 @@
 """The ``--engine``, ``--address`` and ``--actors`` options shared by the commands that can run on Ray.
 
-``--engine ray`` runs ``embedlab encode``, ``index build`` and ``index add`` on Ray (:mod:`embedlab.scale`):
-a local Ray on 127.0.0.1 by default, or the cluster at ``--address``. Progress goes to stderr.
+``--engine ray`` runs ``embedlab encode``, ``index build``, ``index add`` and ``migrate build`` on Ray
+(:mod:`embedlab.scale`): a local Ray on 127.0.0.1 by default, or the cluster at ``--address``. Progress goes to
+stderr.
 
 Example:
     $ embedlab index build my-index -i docs.jsonl --engine ray --actors 8
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from embedlab.scale import Cluster, Progress
 
 EngineOption = Annotated[
-    Literal["local", "ray"], typer.Option(help="local: this process; ray: an actor pool on Ray (embedlab[ray]).")
+    Literal["local", "ray"], typer.Option(help=r"local: this process; ray: an actor pool on Ray (embedlab\[ray]).")
 ]
 AddressOption = Annotated[
     str | None, typer.Option(help="With --engine ray: the head of a running Ray cluster (default: a local Ray).")
@@ -30,11 +31,11 @@ AddressOption = Annotated[
 ActorsOption = Annotated[int | None, typer.Option(help="With --engine ray: encoder actors (default: one per CPU).")]
 
 
-def cluster(address: str | None, actors: int | None) -> Cluster:
-    """The :class:`~embedlab.scale.Cluster` of the options."""
+def cluster(address: str | None, actors: int | None, commit_size: int | None = None) -> Cluster:
+    """The :class:`~embedlab.scale.Cluster` of the options (``commit_size``: documents per commit, else the default)."""
     from embedlab.scale import Cluster
 
-    return Cluster(address=address, actors=actors)
+    return Cluster(address=address, actors=actors, **({} if commit_size is None else {"commit_size": commit_size}))
 
 
 @contextmanager

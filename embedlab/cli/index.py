@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 index_app = typer.Typer(help="Build, update and search a LanceDB index of one model.", no_args_is_help=True)
 
 IndexDir = Annotated[Path, typer.Argument(help="The index folder.")]
-InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl, .csv, .tsv, .parquet or .txt.")]
+InputFile = Annotated[Path, typer.Option("--input", "-i", help="Documents: .jsonl .csv .tsv .parquet .lance .txt")]
 TextField = Annotated[str | None, typer.Option(help="Text field (default: text).")]
 IdField = Annotated[str | None, typer.Option(help="Id field (default: id or _id).")]
 QueryModel = Annotated[

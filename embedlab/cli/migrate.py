@@ -4,6 +4,7 @@ Example:
     $ embedlab migrate alias docs.alias.json docs-v1          # serve with --index docs=docs.alias.json
     $ embedlab migrate plan docs.alias.json --model models/adapted
     $ embedlab migrate build docs.alias.json --model models/adapted --out docs-v2   # resumable
+    $ embedlab migrate build docs-v1 --model models/adapted --out docs-v2 --engine ray --address HEAD:6379
     $ embedlab migrate compare docs.alias.json docs-v2 --benchmark my-bench --queries shadow.jsonl
     $ embedlab migrate promote docs.alias.json docs-v2        # behind the gate; --force overrides
     $ embedlab migrate rollback docs.alias.json
@@ -18,6 +19,7 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.common import JsonOption, console, err, print_json
+from embedlab.cli.engine import ActorsOption, AddressOption, EngineOption, cluster
 from embedlab.errors import InputError
 
 migrate_app = typer.Typer(help="Migrate an index to a new model: plan, build, compare, promote, rollback.",
@@ -73,9 +75,13 @@ def migrate_build(
     source: Source,
     out: Annotated[Path, typer.Option("--out", "-o", help="The new index folder (a stopped build there resumes).")],
     model: NewModel = None,
-    batch: Annotated[int, typer.Option(help="Documents per commit.")] = 64,
+    batch: Annotated[int | None, typer.Option(help="Documents per commit (default 64; 1,024 with --engine ray).")]
+    = None,
     chunk_tokens: ChunkTokens = None,
-) -> None:
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    actors: ActorsOption = None,
+) -> None:  # fmt: skip
     """Re-embed the old index's stored texts with the new model into a new index; resumable after a kill."""
     from embedlab.operate.migrate import build
 
@@ -83,7 +89,9 @@ def migrate_build(
         err.print(f"built {done}/{total} documents", highlight=False)
         sys.stderr.flush()
 
-    result = build(source, model, out, batch=batch, chunk_tokens=chunk_tokens, progress=progress)
+    on_ray = cluster(address, actors, batch) if engine == "ray" else None
+    result = build(source, model, out, batch=batch or 64, chunk_tokens=chunk_tokens, progress=progress, engine=engine,
+                   cluster=on_ray)  # fmt: skip
     console.print(f"{result.path}: complete, {result.documents} documents ({result.embedded} embedded by this run, "
                   f"{result.seconds:.1f} s)")  # fmt: skip
 

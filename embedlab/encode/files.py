@@ -92,7 +92,7 @@ def encode_file(
     chunked = chunk or title_field is not None
     if engine == "ray":
         from embedlab.scale import encode_with_ray
-        from embedlab.scale.pipeline import Fields
+        from embedlab.scale.read import Fields
 
         encoder = encoder if isinstance(encoder, Encoder) else encoder()
         started = time.perf_counter()

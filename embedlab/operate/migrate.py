@@ -6,9 +6,11 @@
 - :func:`plan` counts documents and tokens (the new model's tokenizer), times the re-embedding of a
   sample on this machine and estimates the time and the disk the new index needs.
 - :func:`build` makes the new index beside the old one, in batches of whole documents, each one
-  LanceDB commit. A killed build loses nothing: run it again and it skips the documents already there
-  (by id). ``migration.json`` in the new folder says ``building`` until every document of the old index is
-  in, then ``complete``; :func:`check_complete` refuses a half-built index (promotion calls it).
+  LanceDB commit, in this process or on Ray (``engine="ray"``: the texts go to an actor pool through
+  :func:`embedlab.scale.add_documents_with_ray`). A killed build loses nothing: run it again and it skips the
+  documents already there (by id). ``migration.json`` in the new folder says ``building`` until every
+  document of the old index is in, then ``complete``; :func:`check_complete` refuses a half-built index
+  (promotion calls it).
 
 Example:
     >>> # not run: needs two models and an index
@@ -25,16 +27,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embedlab.atomic import write_json
 from embedlab.encode import Encoder
+from embedlab.encode.files import Engine
 from embedlab.encode.text import token_counts, with_title
 from embedlab.errors import InputError
 from embedlab.index.rows import Rows, sql_list
 from embedlab.index.settings import read_settings
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.operate.aliases import resolve
+
+if TYPE_CHECKING:
+    from embedlab.index import Index
+    from embedlab.scale import Cluster
 
 MARKER = "migration.json"
 Progress = Callable[[int, int], None]
@@ -181,18 +188,32 @@ def build(
     batch: int = 64,
     chunk_tokens: int | None = None,
     progress: Progress | None = None,
+    engine: Engine = "local",
+    cluster: Cluster | None = None,
 ) -> BuildResult:
     """Re-embed every document of ``source`` (an index or an alias) with ``model`` into a new index at ``out``.
 
     Chunking, metadata fields and the accelerator's settings are the old index's (``chunk_tokens``
     overrides the chunk size). ``out`` may hold a build of the same source and model that was stopped:
-    it is resumed. ``progress(done, total)`` is called after each commit.
+    it is resumed. ``progress(done, total)`` is called after each commit. ``batch`` documents make a commit;
+    with ``engine="ray"`` the actor pool of ``cluster`` (default: a local Ray) encodes, and a commit holds
+    ``cluster.commit_size`` documents. A Ray build stopped half-way is resumed by either engine.
 
     Raises:
-        InputError: ``out`` holds another index, or a build from another source or with another model.
+        InputError: ``out`` holds another index, or a build from another source or with another model; an
+            unknown engine.
+        MissingExtraError: ``engine="ray"`` without Ray installed.
     """
     from embedlab.index import Index
 
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be 'local' or 'ray', got {engine!r}.")
+    if engine == "ray":
+        from embedlab.extras import require
+        from embedlab.scale import Cluster
+
+        require("ray")  # before any work: the new index is not made without the engine that fills it
+        cluster = cluster or Cluster()
     folder = resolve(source)
     settings = read_settings(folder)
     encoder = _encoder(model)
@@ -224,12 +245,7 @@ def build(
             index.delete(stale)
         if not missing:
             break
-        done = len(wanted) - len(missing)
-        for documents in stored_batches(folder, missing, batch=batch):
-            index.add(documents)
-            done, embedded = done + len(documents), embedded + len(documents)
-            if progress:
-                progress(done, len(wanted))
+        embedded += _fill(index, folder, missing, len(wanted), batch, progress, cluster if engine == "ray" else None)
     final = document_ids(target)
     if final != document_ids(folder):
         raise InputError(f"The old index {folder} kept changing during the build; run the build again to finish.")
@@ -237,6 +253,25 @@ def build(
     write_json(marker, {**record, "status": "complete", "documents": len(final),
                         "finished": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
     return BuildResult(target, len(final), embedded, seconds)
+
+
+def _fill(index: Index, folder: Path, missing: list[str], total: int, batch: int, progress: Progress | None,
+          cluster: Cluster | None) -> int:  # fmt: skip
+    """Add the documents ``missing`` from the old index at ``folder`` to ``index`` (on Ray with a ``cluster``)."""
+    done = total - len(missing)
+    if cluster is not None:
+        from embedlab.scale import add_documents_with_ray
+
+        batches = stored_batches(folder, missing, batch=cluster.commit_size)
+        report = None if progress is None else lambda p: progress(done + p.done, total)
+        return add_documents_with_ray(index, batches, cluster=cluster, on_progress=report).documents
+    embedded = 0
+    for documents in stored_batches(folder, missing, batch=batch):
+        index.add(documents)
+        embedded += len(documents)
+        if progress:
+            progress(done + embedded, total)
+    return embedded
 
 
 def read_marker(folder: str | Path) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """The Ray Data pipeline: read the input, encode in an actor pool of embedlab encoders, commit on the driver.
 
-Ray Data reads .jsonl/.ndjson, .csv/.tsv and .parquet files (a file, or a folder or object-store prefix of
-them); ``map_batches`` sends batches of rows to a pool of actors, each of which loads the model once and
-verifies its fingerprint, turns rows into documents as one process does (:func:`documents`), and encodes them
-with the same code as :meth:`Index.add <embedlab.index.Index.add>` (:func:`~embedlab.index.rows.embed_for_index`).
-The driver commits whole documents to the index, ``commit_size`` documents per LanceDB commit, and records
-them in the :class:`~embedlab.scale.ledger.Ledger`. A killed actor is restarted by Ray and its batches are
-retried; a killed driver leaves every committed batch, and a re-run skips them.
+Ray Data reads the input (:mod:`embedlab.scale.read`: files, or documents the driver puts in the object
+store); ``map_batches`` sends batches of rows to a pool of actors, each of which loads the model once and
+verifies its fingerprint, turns rows into documents as one process does (:func:`~embedlab.scale.read.documents`),
+and encodes them with the same code as :meth:`Index.add <embedlab.index.Index.add>`
+(:func:`~embedlab.index.rows.embed_for_index`). The driver commits whole documents to the index, ``commit_size``
+documents per LanceDB commit, and records them in the :class:`~embedlab.scale.ledger.Ledger`. A killed actor is
+restarted by Ray and its batches are retried; a killed driver leaves every committed batch, and a re-run skips them.
 
 Example:
     >>> # not run: needs Ray; see embedlab.scale for the public API
@@ -15,12 +15,9 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,30 +26,18 @@ import numpy as np
 
 from embedlab.encode import Chunk, ChunkEmbeddings, Encoder
 from embedlab.errors import EmbedlabError, IndexMismatchError, InputError
-from embedlab.index.documents import as_documents
 from embedlab.index.settings import model_spec
-from embedlab.io import Records, text_records
 from embedlab.scale.cluster import Cluster, Progress, connected
 from embedlab.scale.ledger import Ledger, to_encode
+from embedlab.scale.read import Fields, check_source, documents, read_dataset
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from embedlab.index.store import Index
 
-FORMATS = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
 #: The encoder settings an actor copies from the driver's encoder (everything that changes a vector).
 ENCODER_SETTINGS = ("batch_size", "normalize", "normalize_text", "on_empty", "max_chars", "prompt")
-
-
-@dataclass(frozen=True)
-class Fields:
-    """Which fields of the input hold the text, the id, the title and the metadata."""
-
-    text: str = "text"
-    id: str | None = None  # None: id or _id when present, else the row number (encoding only)
-    title: str | None = None
-    metadata: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,99 +60,6 @@ class _Pending:
     hashes: list[str] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
-
-
-def read_dataset(source: str | Path, fields: Fields) -> tuple[Any, Fields]:
-    """The Ray dataset of ``source``'s rows and ``fields`` with the id field resolved against its columns.
-
-    CSV/TSV columns are read as strings, as :func:`~embedlab.io.read_records` reads them.
-
-    Raises:
-        InputError: another format, no such file, or a field that the rows do not have.
-    """
-    import ray.data
-
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # embedlab reports progress itself
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    filesystem, first, suffix = check_source(source)
-    if suffix == ".parquet":
-        dataset = ray.data.read_parquet(str(source))
-    elif suffix in (".csv", ".tsv"):
-        with filesystem.open_input_stream(first) as stream:
-            header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""), delimiter="\t"
-                                     if suffix == ".tsv" else ","), [])  # fmt: skip
-        dataset = _read_csv(str(source), "\t" if suffix == ".tsv" else ",", header)
-    else:
-        dataset = ray.data.read_json(str(source), lines=True)
-    names = dataset.schema().names
-    resolved = Fields(fields.text, fields.id or next((n for n in ("id", "_id") if n in names), None), fields.title,
-                      fields.metadata)  # fmt: skip
-    wanted = [(resolved.text, "text"), (resolved.id, "id"), (resolved.title, "title")]
-    wanted += [(name, "metadata") for name in resolved.metadata]
-    for name, role in wanted:
-        if name is not None and name not in names:
-            raise InputError(f"{source}: no {role} field {name!r}; fields are: {', '.join(names)}.")
-    return dataset, resolved
-
-
-def check_source(source: str | Path) -> tuple[Any, str, str]:
-    """The file system of ``source``, its (first) file and that file's suffix; checked before Ray starts.
-
-    Raises:
-        InputError: nothing at ``source``, an empty folder, or a format the Ray engine does not read.
-    """
-    filesystem, first = _first_file(str(source))
-    suffix = Path(first).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"{source}: the Ray engine reads {', '.join(FORMATS)} files, not {suffix or 'this'!r}.")
-    return filesystem, first, suffix
-
-
-def _first_file(source: str) -> tuple[Any, str]:
-    """The file system of ``source`` and ``source`` itself, or its first file when it is a folder or prefix.
-
-    Raises:
-        InputError: nothing at ``source``, or a folder without files.
-    """
-    from pyarrow import fs
-
-    if "://" in source:
-        filesystem, path = fs.FileSystem.from_uri(source)
-    else:
-        filesystem, path = fs.LocalFileSystem(), str(Path(source).resolve())
-    info = filesystem.get_file_info(path)
-    if info.type == fs.FileType.NotFound:
-        raise InputError(f"{source}: no such file or folder.")
-    if info.type == fs.FileType.Directory:
-        files = sorted(found.path for found in filesystem.get_file_info(fs.FileSelector(path, recursive=True))
-                       if found.type == fs.FileType.File)  # fmt: skip
-        if not files:
-            raise InputError(f"{source}: the folder holds no files.")
-        path = files[0]
-    return filesystem, path
-
-
-def _read_csv(source: str, delimiter: str, header: list[str]) -> Any:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import ray.data
-
-    return ray.data.read_csv(
-        source,
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
-    )  # fmt: skip
-
-
-def documents(batch: pa.Table, fields: Fields) -> list[dict[str, Any]]:
-    """The documents of a batch of rows (id, text, title, metadata), checked as one process checks a file.
-
-    Without an id field, ids are the rows' positions in the batch (the driver renumbers them).
-    """
-    rows = Records(Path("input"), enumerate(batch.to_pylist(), start=1), unit="batch row")
-    records = text_records(rows, text_field=fields.text, id_field=fields.id, title_field=fields.title)
-    return as_documents(records, rows, fields.metadata)
 
 
 class _Worker:
@@ -287,42 +179,89 @@ def add_with_ray(
     """
     cluster = cluster or Cluster()
     index._check_writable()  # before any work: documents are encoded by the index's own model only
-    stored = index.settings["model"]
-    ledger = Ledger(index.path, stored["fingerprint"])
     fields = Fields(text_field or "text", id_field, title_field, tuple(index.settings["metadata_fields"]))
     started = time.perf_counter()
     check_source(source)
     with connected(cluster) as actors:
-        import ray
-        import ray.data
-
         dataset, fields = read_dataset(source, fields)
         if fields.id is None:
             raise InputError(
                 f"{source}: documents need an id field (id or _id, or --id-field) to be added exactly once."
             )
-        total = dataset.count()
-        committed = ray.put(ledger.committed())
-        encoded = dataset.map_batches(
-            IndexWorker, fn_constructor_args=(model_spec(stored), stored["fingerprint"], _settings(index.encoder),
-                                              fields, index.settings, committed),
-            **_pool(cluster, actors),
-        )  # fmt: skip
-        progress = Progress(0, 0, 0, total, 0.0)
-        pending, seen, chunks, commits = _Pending(), set[str](), 0, 0
-        for block in _blocks(encoded, preserve_order=False):
-            skipped = _take(block, pending, seen)
-            progress = Progress(progress.done + skipped, progress.committed, progress.skipped + skipped, total,
+        return _add(index, dataset, fields, cluster, actors, started, on_progress)
+
+
+def add_documents_with_ray(
+    index: Index,
+    batches: Iterable[Sequence[Mapping[str, Any]]],
+    *,
+    cluster: Cluster | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Added:
+    """Add documents (dicts as :meth:`Index.add` takes them) with Ray, as :func:`add_with_ray` adds a file's.
+
+    What ``embedlab migrate build --engine ray`` runs on the texts an index stores. Each batch goes into Ray's
+    object store as it is read (the driver holds one batch at a time; the object store spills to disk), then
+    the actors encode and the driver commits as for a file: exactly once each, resumable through the ledger.
+
+    Raises:
+        InputError: a document without text, an id that repeats.
+        IndexMismatchError: the index was opened with a variant of its model, or a node's model differs.
+        MissingExtraError: Ray is not installed.
+    """
+    cluster = cluster or Cluster()
+    index._check_writable()
+    fields = Fields("text", "id", "title", tuple(index.settings["metadata_fields"]))
+    started = time.perf_counter()
+    with connected(cluster) as actors:
+        import pyarrow as pa
+        import ray
+        import ray.data
+
+        rows = index._rows.schema()
+        schema = pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("title", pa.string()),
+                            *(rows.field(name) for name in fields.metadata)])  # fmt: skip
+        blocks: list[Any] = [ray.put(pa.Table.from_pylist(list(map(dict, batch)), schema=schema)) for batch in batches]
+        dataset = ray.data.from_arrow_refs(blocks or [ray.put(schema.empty_table())])
+        return _add(index, dataset, fields, cluster, actors, started, on_progress)
+
+
+def _add(
+    index: Index,
+    dataset: Any,
+    fields: Fields,
+    cluster: Cluster,
+    actors: int,
+    started: float,
+    on_progress: Callable[[Progress], None] | None,
+) -> Added:
+    """Encode ``dataset``'s rows in the actor pool and commit them on the driver (Ray connected)."""
+    import ray
+
+    stored = index.settings["model"]
+    ledger = Ledger(index.path, stored["fingerprint"])
+    total = dataset.count()
+    committed = ray.put(ledger.committed())
+    encoded = dataset.map_batches(
+        IndexWorker, fn_constructor_args=(model_spec(stored), stored["fingerprint"], _settings(index.encoder),
+                                          fields, index.settings, committed),
+        **_pool(cluster, actors),
+    )  # fmt: skip
+    progress = Progress(0, 0, 0, total, 0.0)
+    pending, seen, chunks, commits = _Pending(), set[str](), 0, 0
+    for block in _blocks(encoded, preserve_order=False):
+        skipped = _take(block, pending, seen)
+        progress = Progress(progress.done + skipped, progress.committed, progress.skipped + skipped, total,
+                            time.perf_counter() - started)  # fmt: skip
+        while len(pending.documents) >= cluster.commit_size or (pending.documents and block is None):
+            done, rows = _commit(index, ledger, pending, cluster.commit_size)
+            chunks, commits = chunks + rows, commits + 1
+            progress = Progress(progress.done + done, progress.committed + done, progress.skipped, total,
                                 time.perf_counter() - started)  # fmt: skip
-            while len(pending.documents) >= cluster.commit_size or (pending.documents and block is None):
-                done, rows = _commit(index, ledger, pending, cluster.commit_size)
-                chunks, commits = chunks + rows, commits + 1
-                progress = Progress(progress.done + done, progress.committed + done, progress.skipped, total,
-                                    time.perf_counter() - started)  # fmt: skip
-                if on_progress is not None:
-                    on_progress(progress)
-        if on_progress is not None and commits == 0:
-            on_progress(progress)  # nothing to commit: every document was committed before
+            if on_progress is not None:
+                on_progress(progress)
+    if on_progress is not None and commits == 0:
+        on_progress(progress)  # nothing to commit: every document was committed before
     return Added(progress.committed, progress.skipped, chunks, commits, time.perf_counter() - started, actors)
 
 

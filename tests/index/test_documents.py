@@ -48,7 +48,9 @@ def test_missing_metadata_fields_and_metadata_from_text_lines_are_refused(source
         read_documents(source, metadata_fields=["lang", "topic"])
     lines = tmp_path / "docs.txt"
     lines.write_text("first\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"records are read from \.jsonl, \.csv, \.tsv or \.parquet, not '\.txt'"):
+    with pytest.raises(
+        InputError, match=r"records are read from \.jsonl, \.csv, \.tsv, \.parquet or \.lance, not '\.txt'"
+    ):
         read_documents(lines, metadata_fields=["lang"])
 
 

@@ -20,7 +20,8 @@ from embedlab.index.rows import embed_for_index
 from embedlab.scale import Cluster, Ledger, Progress, add_with_ray, content_hash
 from embedlab.scale.cluster import connected
 from embedlab.scale.ledger import to_encode
-from embedlab.scale.pipeline import Fields, _commit, _Pending, _take, check_source, chunk_table, documents
+from embedlab.scale.pipeline import _commit, _Pending, _take, chunk_table
+from embedlab.scale.read import Fields, check_source, documents
 
 LONG = " ".join(f"Sentence {i} about a cat that sleeps on the warm mat all afternoon." for i in range(10))
 DOCS = [
