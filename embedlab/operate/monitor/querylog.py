@@ -1,9 +1,11 @@
 """The server's side of monitoring: sample searches into the history without slowing requests.
 
 A request only puts a small record on a bounded in-memory queue (``put_nowait``: no I/O, no lock held
-for long); one background thread writes the queue to the history in batches (one SQLite transaction per
-batch). When the queue is full the record is dropped and counted, never waited for: under any load a
-request costs the same. :meth:`QueryLogger.stop` writes what is queued before it returns.
+for long); one background thread writes the queue to the history in batches: it gathers what arrives within
+``interval`` seconds of a batch's first record (or ``batch`` records) into one SQLite transaction, since
+a transaction per record costs a connection and a sync each (about 2 ms of CPU, 8% of a search here).
+When the queue is full the record is dropped and counted, never waited for: under any load a request
+costs the same. :meth:`QueryLogger.stop` writes what is queued before it returns.
 
 Example:
     >>> logger = QueryLogger(History(tmp / "monitor"))
@@ -20,6 +22,7 @@ import queue
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +32,7 @@ log = logging.getLogger("embedlab.monitor")
 
 CAPACITY = 10_000
 BATCH = 512
+INTERVAL = 0.5
 _STOP = object()
 
 
@@ -40,12 +44,17 @@ class QueryLogger:
         sample: the share of offered records kept (1.0: all), drawn at random.
         capacity: records the queue holds; beyond it they are dropped and counted in ``dropped``.
         batch: most records in one transaction.
+        interval: seconds a batch waits for more records after its first.
     """
 
-    def __init__(self, history: History, *, sample: float = 1.0, capacity: int = CAPACITY, batch: int = BATCH) -> None:
+    def __init__(
+        self, history: History, *, sample: float = 1.0, capacity: int = CAPACITY, batch: int = BATCH,
+        interval: float = INTERVAL,
+    ) -> None:  # fmt: skip
         self.history = history
         self.sample = sample
         self.batch = batch
+        self.interval = interval
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
         self.offered = self.written = self.dropped = 0  # ``offer`` runs on one thread (the server's event loop)
@@ -84,9 +93,10 @@ class QueryLogger:
             stop = item is _STOP
             if not stop:
                 pending.append(item)
+            deadline = time.monotonic() + self.interval
             while not stop and len(pending) < self.batch:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
                 stop = item is _STOP
