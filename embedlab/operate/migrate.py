@@ -38,6 +38,7 @@ from embedlab.index.rows import Rows, sql_list
 from embedlab.index.settings import read_settings
 from embedlab.models import EmbeddingModel, load_model
 from embedlab.operate.aliases import resolve
+from embedlab.scale.ledger import Ledger, content_hash
 
 if TYPE_CHECKING:
     from embedlab.index import Index
@@ -76,6 +77,12 @@ def stored_batches(
         found = [_document(chunks[doc_id], fields) for doc_id in chosen if doc_id in chunks]
         if found:
             yield found
+
+
+def source_hashes(folder: str | Path) -> dict[str, str]:
+    """``{doc_id: content hash}`` of every stored document of the index at ``folder`` (what a build embeds)."""
+    return {str(document["id"]): content_hash(document) for documents in stored_batches(folder, batch=1024)
+            for document in documents}  # fmt: skip
 
 
 def document_ids(folder: str | Path) -> list[str]:
@@ -237,9 +244,11 @@ def build(
         record = {**read_marker(target), "status": "building"}
     write_json(marker, record)
     embedded = 0
-    for _ in range(3):  # documents added to the old index during the build are picked up by another round
-        wanted, present = document_ids(folder), set(document_ids(target))
-        missing = [doc_id for doc_id in wanted if doc_id not in present]
+    ledger = Ledger(target, encoder.info.fingerprint)  # what was embedded from which content (as the Ray engine)
+    for _ in range(3):  # documents added or replaced in the old index during the build: another round
+        wanted, present = source_hashes(folder), set(document_ids(target))
+        committed = ledger.committed()
+        missing = [doc_id for doc_id, digest in wanted.items() if committed.get(doc_id) != digest]
         stale = sorted(present - set(wanted))
         if stale:
             index.delete(stale)
@@ -247,7 +256,7 @@ def build(
             break
         embedded += _fill(index, folder, missing, len(wanted), batch, progress, cluster if engine == "ray" else None)
     final = document_ids(target)
-    if final != document_ids(folder):
+    if final != document_ids(folder) or ledger.committed() != source_hashes(folder):
         raise InputError(f"The old index {folder} kept changing during the build; run the build again to finish.")
     seconds = time.perf_counter() - started
     write_json(marker, {**record, "status": "complete", "documents": len(final),
@@ -266,8 +275,10 @@ def _fill(index: Index, folder: Path, missing: list[str], total: int, batch: int
         report = None if progress is None else lambda p: progress(done + p.done, total)
         return add_documents_with_ray(index, batches, cluster=cluster, on_progress=report).documents
     embedded = 0
+    ledger = Ledger(index.path, index.encoder.info.fingerprint)
     for documents in stored_batches(folder, missing, batch=batch):
         index.add(documents)
+        ledger.record([document["id"] for document in documents], [content_hash(d) for d in documents])
         embedded += len(documents)
         if progress:
             progress(done + embedded, total)

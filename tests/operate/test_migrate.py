@@ -71,6 +71,23 @@ def test_interrupted_build_resumes_and_only_then_counts_as_complete(
         build(old, Encoder(model), tmp_path / "new")  # the bundled model: not the build's
 
 
+def test_a_text_replaced_in_the_old_index_after_it_was_embedded_is_embedded_again(
+    perturbed_model: EmbeddingModel, model: EmbeddingModel, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    Index.build(old, documents()[:6], Encoder(model), metadata_fields=["topic"])
+    encoder = Encoder(perturbed_model)
+    assert build(old, encoder, tmp_path / "new", batch=4).embedded == 6
+    first = documents()[0]
+    Index.open(old, Encoder(model)).add([{**first, "text": "A new text about volcanoes."}])  # same id, new text
+    result = build(old, encoder, tmp_path / "new", batch=4)
+    assert (result.documents, result.embedded) == (6, 1)  # only the replaced document
+    assert next(d for d in stored_documents(tmp_path / "new") if d["id"] == first["id"])["text"] == (
+        "A new text about volcanoes."
+    )
+    assert build(old, encoder, tmp_path / "new").embedded == 0
+
+
 @pytest.mark.slow
 def test_compare_and_gate(old: Path, perturbed_model: EmbeddingModel, model: EmbeddingModel, tmp_path: Path) -> None:
     bench = load_beir(write_benchmark(tmp_path / "bench"))
