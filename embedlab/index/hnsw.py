@@ -66,7 +66,8 @@ class AnnIndex:
         ef_construction: candidates kept while inserting (higher: better graph, slower build).
         precision: the form the graph holds the vectors in (:mod:`embedlab.index.compact`).
         dims: the dimensions it keeps (``None``: all).
-        calibration: an ``int8`` graph's ranges (``None``: calibrated on the first vectors added).
+        calibration: an ``int8`` graph's ranges (``None``: calibrated on the first vectors added, if they are
+            enough, else the fixed range until :meth:`compacted`: :func:`~embedlab.index.compact.calibrate`).
     """
 
     def __init__(
@@ -104,6 +105,11 @@ class AnnIndex:
     def live_count(self) -> int:
         """Positions whose rows are still in the table."""
         return self.size - self._dead
+
+    @property
+    def uncalibrated(self) -> bool:
+        """An int8 graph on the fixed range that now has the rows to be calibrated on (by :meth:`compacted`)."""
+        return self.precision == "int8" and self.calibration is None and self.live_count >= compact.CALIBRATION_MIN_ROWS
 
     # -- changes --------------------------------------------------------------------------------------
 
@@ -152,10 +158,15 @@ class AnnIndex:
             return self.full.take(positions)
         return np.asarray(self._graph.reconstruct_batch(np.asarray(positions, np.int64)), np.float32)
 
-    def compacted(self) -> tuple[AnnIndex, np.ndarray]:
-        """A new graph of the live positions only, and the old position of each new one."""
+    def compacted(self, calibration: list[float] | None = None) -> tuple[AnnIndex, np.ndarray]:
+        """A new graph of the live positions only, and the old position of each new one.
+
+        An int8 graph keeps ``calibration`` (default: its own ranges; on the fixed range, it is calibrated
+        on the live rows if they are enough).
+        """
         fresh = AnnIndex(self.dimension, m=self.m, ef_construction=int(self._graph.hnsw.efConstruction),
-                         precision=self.precision, dims=self.dims, calibration=self.calibration)  # fmt: skip
+                         precision=self.precision, dims=self.dims,
+                         calibration=calibration or self.calibration)  # fmt: skip
         kept = np.flatnonzero(self.live)
         for start in range(0, len(kept), BATCH):
             chunk = kept[start : start + BATCH]
@@ -232,11 +243,8 @@ class AnnIndex:
             self.full.write(full_path(path))
 
     @classmethod
-    def read(
-        cls, path: Path, dimension: int, precision: str = "float32", dims: int | None = None,
-        calibration: list[float] | None = None,
-    ) -> AnnIndex:  # fmt: skip
-        """Load a graph saved by :meth:`write`.
+    def read(cls, path: Path, dimension: int, precision: str = "float32", dims: int | None = None) -> AnnIndex:
+        """Load a graph saved by :meth:`write` (an int8 graph's ranges are those it was saved with).
 
         Raises:
             ValueError: the file is not such a graph, or not of ``dimension``, ``precision`` and ``dims``.
@@ -257,7 +265,7 @@ class AnnIndex:
         if graph.d != (dims or dimension) or ids.id_map.size() != graph.ntotal:
             raise ValueError(f"it has {graph.d} dimensions and {ids.id_map.size()} labels for {graph.ntotal} vectors")
         index = cls.__new__(cls)
-        index.calibration = calibration
+        index.calibration = compact.calibration(graph) if precision == "int8" else None
         compressed = precision != "float32" or graph.d != dimension
         full = FullVectors.read(full_path(path), dimension, int(graph.ntotal)) if compressed else None
         index._set(ids, graph, dimension, precision, full)
@@ -271,10 +279,7 @@ def full_path(path: Path) -> Path:
     return path.with_suffix(".full.npy")
 
 
-def load(
-    folder: Path, dimension: int, precision: str = "float32", dims: int | None = None,
-    calibration: list[float] | None = None,
-) -> AnnIndex | None:  # fmt: skip
+def load(folder: Path, dimension: int, precision: str = "float32", dims: int | None = None) -> AnnIndex | None:
     """The graph saved in ``folder``, or ``None`` (nothing saved, another precision or dims, or unusable).
 
     An unusable graph comes with a warning; one of another precision or dims (a converted index) does not.
@@ -292,7 +297,7 @@ def load(
             files.append((folder / str(meta["full"]), meta["full_size"], meta["full_crc32"]))
         if any(file.stat().st_size != size or crc32(file) != crc for file, size, crc in files):
             raise ValueError("its size or checksum differs from the one recorded when it was saved")
-        return AnnIndex.read(path, dimension, precision, dims, calibration)
+        return AnnIndex.read(path, dimension, precision, dims)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(
             f"The saved ANN graph in {folder} is unusable ({exc}); it is rebuilt from the index.",
