@@ -28,6 +28,8 @@ import os
 import time
 import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ EF_SEARCH = 128  # candidates kept while searching: recall@10 >= 0.95 at 1M (ben
 BATCH = 65_536  # vectors inserted into a graph at a time
 _ORPHAN_S = 3600  # a saved graph file no ann.json points to is removed once this old
 _FORMAT = 1
+_RESCORE_QUERIES = 256  # queries re-scored at a time (their candidates' full vectors in memory at once)
 
 
 class AnnRebuildWarning(UserWarning):
@@ -205,7 +208,22 @@ class AnnIndex:
             mask[allowed] = True
             bitmap = np.packbits(mask, bitorder="little")
             ef = min(live, math.ceil(ef * live / len(allowed)))
-        elif self._dead:
+        scores, positions = self.search_many(query, k, ef, rescore, bitmap)
+        found = positions[0] >= 0
+        return scores[0][found], positions[0][found]
+
+    def search_many(
+        self, queries: np.ndarray, k: int, ef: int, rescore: int = DEFAULT_RESCORE, bitmap: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best live positions for each row of ``queries`` in one faiss call, as :meth:`search`.
+
+        ``(scores, positions)``, each ``(len(queries), k)``, best first; a row with fewer positions is padded
+        with position -1. ``bitmap``: the positions searched (packed bits; default: the live ones).
+        One query is searched on the calling thread alone: faiss' binary HNSW opens an OpenMP team even
+        for one query, which on a busy machine waits for a second core (40 ms instead of 1 ms).
+        """
+        queries = unit(np.atleast_2d(queries))
+        if bitmap is None and self._dead:
             if self._live_bitmap is None:
                 self._live_bitmap = np.packbits(self.live, bitorder="little")
             bitmap = self._live_bitmap
@@ -214,19 +232,23 @@ class AnnIndex:
         params.efSearch = max(ef, pool)
         if bitmap is not None:
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # bitmap outlives the call
-        if self.full is None:
-            scores, positions = self._graph.search(query, k, params=params)
-        else:
-            scores, positions = self._graph.search(compact.codes(query, self.precision, self.dims), pool, params=params)
-        found = positions[0] >= 0
-        scores, positions = scores[0][found], positions[0][found].astype(np.int64)
+        codes = queries if self.full is None else compact.codes(queries, self.precision, self.dims)
+        with _threads(1 if len(queries) == 1 else None):
+            scores, positions = self._graph.search(codes, pool, params=params)
+        positions = positions.astype(np.int64)
         if self.full is None:
             return scores, positions
         if not rescore:
-            return compact.cosine(scores, self.precision, self.dims)[:k], positions[:k]
-        exact = self.full.take(positions) @ query[0]
-        best = np.argsort(-exact, kind="stable")[:k]
-        return exact[best], positions[best]
+            return compact.cosine(scores, self.precision, self.dims)[:, :k], positions[:, :k]
+        exact = np.full(positions.shape, -np.inf, np.float32)
+        for start in range(0, len(queries), _RESCORE_QUERIES):
+            block = positions[start : start + _RESCORE_QUERIES]
+            found = block >= 0
+            rows = np.nonzero(found)[0] + start  # the query of each candidate found
+            part = exact[start : start + _RESCORE_QUERIES]
+            part[found] = np.einsum("ij,ij->i", self.full.take(block[found]), queries[rows])
+        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(exact, best, axis=1), np.take_along_axis(positions, best, axis=1)  # -1s last
 
     # -- files ----------------------------------------------------------------------------------------
 
@@ -272,6 +294,20 @@ class AnnIndex:
         if len(np.unique(index.labels)) != index.size:
             raise ValueError("it repeats labels")
         return index
+
+
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """Set the OpenMP threads of faiss' searches on the calling thread for this block (``None``: as they are)."""
+    if count is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)  # OpenMP's setting is the calling thread's own: other threads keep theirs
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def full_path(path: Path) -> Path:
