@@ -199,7 +199,8 @@ def test_filters_and_min_score_through_the_accelerator(tmp_path: Path, encoder: 
         found = agree(path, encoder, probe, filter=condition)
         assert condition != "group = 99" or found == [[]] * len(probe)
     best = Index.open(path, encoder, ann=True).search_vectors(probe[:1], k=10, rescore=EXHAUSTIVE)[0]
-    kept = agree(path, encoder, probe[:1], min_score=best[3].score)
+    kept = agree(path, encoder, probe[:1], min_score=(best[3].score + best[4].score) / 2)  # not at a score: they
+    # come from other code (faiss, numpy, LanceDB) and may differ in the last bit
     assert kept == [[h.doc_id for h in best[:4]]]
     with pytest.raises(InputError, match="filter"):
         Index.open(path, encoder, ann=True).search_vectors(probe[:1], filter="no_such_column = 1")
