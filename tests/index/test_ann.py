@@ -160,6 +160,8 @@ def test_stale_saved_graph_catches_up_on_reopen(tmp_path: Path, encoder: Encoder
 def test_unusable_saved_graph_warns_and_is_rebuilt(
     tmp_path: Path, encoder: Encoder, damage: str, precision: Precision
 ) -> None:
+    if damage == "full-vectors" and precision == "float32":
+        pytest.skip("a float32 graph keeps no full vectors apart: it holds them")
     path = tmp_path / "i"
     index, _ = make_index(path, encoder, n=120, precision=precision)
     index.sync_ann()
@@ -172,8 +174,6 @@ def test_unusable_saved_graph_warns_and_is_rebuilt(
     elif damage == "json":
         (path / "ann" / "ann.json").write_text("{broken")
     elif damage == "full-vectors":  # a compressed graph's re-scoring vectors, lost (the graph file copied alone)
-        if precision == "float32":
-            pytest.skip("a float32 graph keeps no full vectors apart: it holds them")
         full_path(graph_file).unlink()
     else:  # a well-formed graph, right checksums, same labels, other vectors (labels reused by mistake)
         loaded = AnnIndex.read(graph_file, 384, precision)
