@@ -186,7 +186,7 @@ class Accelerator:
             rebuilt = False
             if self.graph is None and not self._loaded:
                 self._loaded = True
-                self.graph = hnsw.load(self.folder, self.dimension, self.precision, self.dims, self._calibration())
+                self.graph = hnsw.load(self.folder, self.dimension, self.precision, self.dims)
             if self.graph is None:
                 added = self._build(snapshot)
                 rebuilt = True
@@ -197,9 +197,10 @@ class Accelerator:
                     added, removed, rebuilt = self._build(snapshot), 0, True
             graph = self.graph
             assert graph is not None and self._rows is not None
-            if graph.size - graph.live_count > COMPACT_SHARE * graph.size:
-                graph, kept = graph.compacted()
+            if graph.size - graph.live_count > COMPACT_SHARE * graph.size or graph.uncalibrated:
+                graph, kept = graph.compacted(self._calibration())  # the ranges of index.json, if recorded
                 self.graph, self._rows = graph, self._rows.take(pa.array(kept))
+                self._keep_calibration()
                 rebuilt = True
             if len(self._doc_ids) != self._rows.num_rows or rebuilt:
                 self._rows = _one_chunk(self._rows)
@@ -227,9 +228,13 @@ class Accelerator:
             pieces.append(pa.Table.from_batches([batch]).select(self.columns))
         self.graph = graph
         self._rows = _concat(pieces, snapshot, self.columns)
-        if graph.calibration is not None and self._calibration() is None:  # int8 ranges: kept with the index
-            update_settings(self.rows.folder, self.rows.settings, {"calibration": graph.calibration})
+        self._keep_calibration()
         return graph.size
+
+    def _keep_calibration(self) -> None:
+        """Record the graph's int8 ranges in ``index.json`` if it was just calibrated (the first ranges stay)."""
+        if self.graph is not None and self.graph.calibration is not None and self._calibration() is None:
+            update_settings(self.rows.folder, self.rows.settings, {"calibration": self.graph.calibration})
 
     def _calibration(self) -> list[float] | None:
         """The int8 ranges recorded in ``index.json`` (per dimension: minimums, then widths), if any."""
@@ -346,7 +351,7 @@ class Accelerator:
             graph, rows, doc_ids = self.graph, self._rows, self._doc_ids
             assert graph is not None and rows is not None
             k = min(k, max(graph.size, 1))  # a graph search allocates k results, however few rows there are
-            rescore = min(rescore, max(graph.size // k, 1))
+            rescore = min(rescore, max(-(-graph.size // k), 1))  # k x rescore covers every row, no more
             scores, positions = graph.search(vector, k, max(self.ef_search, k), allowed, rescore)
         return Found(scores, positions, rows, doc_ids[positions])
 

@@ -7,7 +7,9 @@ An index chooses, when it is built, the form its search structure (:mod:`embedla
 - ``int8``: one byte a dimension, each dimension's range calibrated on the index's vectors (faiss'
   ``QT_8bit`` min/max training, as sentence-transformers' ``quantize_embeddings`` with calibration
   embeddings); the ranges are kept in ``index.json`` (``calibration``) so every graph built later
-  quantises alike;
+  quantises alike. A structure first built on fewer than :data:`CALIBRATION_MIN_ROWS` rows uses the fixed
+  range [-1, 1] of unit vectors (as ``Encoder.encode(precision="int8")``) and is calibrated, once, when the
+  index has grown to that many;
 - ``binary``: one bit a dimension, the sign (faiss ``IndexBinaryHNSW``, Hamming distance): 32x smaller.
 
 ``dims`` keeps the first ``dims`` dimensions (Matryoshka truncation), renormalised. LanceDB keeps the full
@@ -36,6 +38,7 @@ Precision = Literal["float32", "float16", "int8", "binary"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 DEFAULT_RESCORE = 4  # candidates re-scored with float32 vectors: k x this
 CALIBRATION_ROWS = 100_000  # rows an int8 structure's ranges are calibrated on (a sample beyond)
+CALIBRATION_MIN_ROWS = 1_000  # fewer: the fixed range [-1, 1] (a few rows' min/max would clip all others)
 _BLOCK = 65_536  # rows copied at a time when saving
 _BYTES = {"float32": 4.0, "float16": 2.0, "int8": 1.0, "binary": 1 / 8}
 
@@ -133,15 +136,28 @@ def structure_bytes(graph: Any, precision: str) -> int:
     return int(graph.ntotal * code + links)
 
 
-def calibrate(graph: Any, ranges: list[float] | None, sample: np.ndarray) -> list[float]:
-    """Train an int8 graph's per-dimension ranges (those given, else min/max over ``sample``); return them."""
+def calibrate(graph: Any, ranges: list[float] | None, sample: np.ndarray) -> list[float] | None:
+    """Set an int8 graph's per-dimension ranges and return them (``None``: the fixed range of unit vectors).
+
+    The ranges given, else the min/max over ``sample`` when it has :data:`CALIBRATION_MIN_ROWS` rows, else
+    the fixed range [-1, 1]: calibrated on a handful of rows, every other vector would be clipped to them
+    (on one row, every width is 0 and all vectors get the same code).
+    """
     quantizer: Any = faiss.downcast_index(graph.storage).sq  # type: ignore[attr-defined]
-    if ranges is None:
+    if ranges is None and len(sample) >= CALIBRATION_MIN_ROWS:
         graph.train(sample)
-    else:
-        faiss.copy_array_to_vector(np.asarray(ranges, np.float32), quantizer.trained)
-        graph.is_trained = graph.storage.is_trained = True
-    return [float(value) for value in faiss.vector_to_array(quantizer.trained)]
+        return calibration(graph)
+    values = [-1.0] * graph.d + [2.0] * graph.d if ranges is None else ranges  # minimums, then widths
+    faiss.copy_array_to_vector(np.asarray(values, np.float32), quantizer.trained)
+    graph.is_trained = graph.storage.is_trained = True
+    return None if ranges is None else calibration(graph)
+
+
+def calibration(graph: Any) -> list[float] | None:
+    """A trained int8 graph's ranges (per dimension: minimums, then widths); ``None`` for the fixed range."""
+    quantizer: Any = faiss.downcast_index(graph.storage).sq  # type: ignore[attr-defined]
+    values = [float(value) for value in faiss.vector_to_array(quantizer.trained)]
+    return None if values == [-1.0] * graph.d + [2.0] * graph.d else values
 
 
 class FullVectors:

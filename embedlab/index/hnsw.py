@@ -28,6 +28,8 @@ import os
 import time
 import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ EF_SEARCH = 128  # candidates kept while searching: recall@10 >= 0.95 at 1M (ben
 BATCH = 65_536  # vectors inserted into a graph at a time
 _ORPHAN_S = 3600  # a saved graph file no ann.json points to is removed once this old
 _FORMAT = 1
+_RESCORE_QUERIES = 256  # queries re-scored at a time (their candidates' full vectors in memory at once)
 
 
 class AnnRebuildWarning(UserWarning):
@@ -66,7 +69,8 @@ class AnnIndex:
         ef_construction: candidates kept while inserting (higher: better graph, slower build).
         precision: the form the graph holds the vectors in (:mod:`embedlab.index.compact`).
         dims: the dimensions it keeps (``None``: all).
-        calibration: an ``int8`` graph's ranges (``None``: calibrated on the first vectors added).
+        calibration: an ``int8`` graph's ranges (``None``: calibrated on the first vectors added, if they are
+            enough, else the fixed range until :meth:`compacted`: :func:`~embedlab.index.compact.calibrate`).
     """
 
     def __init__(
@@ -104,6 +108,11 @@ class AnnIndex:
     def live_count(self) -> int:
         """Positions whose rows are still in the table."""
         return self.size - self._dead
+
+    @property
+    def uncalibrated(self) -> bool:
+        """An int8 graph on the fixed range that now has the rows to be calibrated on (by :meth:`compacted`)."""
+        return self.precision == "int8" and self.calibration is None and self.live_count >= compact.CALIBRATION_MIN_ROWS
 
     # -- changes --------------------------------------------------------------------------------------
 
@@ -152,10 +161,15 @@ class AnnIndex:
             return self.full.take(positions)
         return np.asarray(self._graph.reconstruct_batch(np.asarray(positions, np.int64)), np.float32)
 
-    def compacted(self) -> tuple[AnnIndex, np.ndarray]:
-        """A new graph of the live positions only, and the old position of each new one."""
+    def compacted(self, calibration: list[float] | None = None) -> tuple[AnnIndex, np.ndarray]:
+        """A new graph of the live positions only, and the old position of each new one.
+
+        An int8 graph keeps ``calibration`` (default: its own ranges; on the fixed range, it is calibrated
+        on the live rows if they are enough).
+        """
         fresh = AnnIndex(self.dimension, m=self.m, ef_construction=int(self._graph.hnsw.efConstruction),
-                         precision=self.precision, dims=self.dims, calibration=self.calibration)  # fmt: skip
+                         precision=self.precision, dims=self.dims,
+                         calibration=calibration or self.calibration)  # fmt: skip
         kept = np.flatnonzero(self.live)
         for start in range(0, len(kept), BATCH):
             chunk = kept[start : start + BATCH]
@@ -194,7 +208,22 @@ class AnnIndex:
             mask[allowed] = True
             bitmap = np.packbits(mask, bitorder="little")
             ef = min(live, math.ceil(ef * live / len(allowed)))
-        elif self._dead:
+        scores, positions = self.search_many(query, k, ef, rescore, bitmap)
+        found = positions[0] >= 0
+        return scores[0][found], positions[0][found]
+
+    def search_many(
+        self, queries: np.ndarray, k: int, ef: int, rescore: int = DEFAULT_RESCORE, bitmap: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best live positions for each row of ``queries`` in one faiss call, as :meth:`search`.
+
+        ``(scores, positions)``, each ``(len(queries), k)``, best first; a row with fewer positions is padded
+        with position -1. ``bitmap``: the positions searched (packed bits; default: the live ones).
+        One query is searched on the calling thread alone: faiss' binary HNSW opens an OpenMP team even
+        for one query, which on a busy machine waits for a second core (40 ms instead of 1 ms).
+        """
+        queries = unit(np.atleast_2d(queries))
+        if bitmap is None and self._dead:
             if self._live_bitmap is None:
                 self._live_bitmap = np.packbits(self.live, bitorder="little")
             bitmap = self._live_bitmap
@@ -203,19 +232,23 @@ class AnnIndex:
         params.efSearch = max(ef, pool)
         if bitmap is not None:
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # bitmap outlives the call
-        if self.full is None:
-            scores, positions = self._graph.search(query, k, params=params)
-        else:
-            scores, positions = self._graph.search(compact.codes(query, self.precision, self.dims), pool, params=params)
-        found = positions[0] >= 0
-        scores, positions = scores[0][found], positions[0][found].astype(np.int64)
+        codes = queries if self.full is None else compact.codes(queries, self.precision, self.dims)
+        with _threads(1 if len(queries) == 1 else None):
+            scores, positions = self._graph.search(codes, pool, params=params)
+        positions = positions.astype(np.int64)
         if self.full is None:
             return scores, positions
         if not rescore:
-            return compact.cosine(scores, self.precision, self.dims)[:k], positions[:k]
-        exact = self.full.take(positions) @ query[0]
-        best = np.argsort(-exact, kind="stable")[:k]
-        return exact[best], positions[best]
+            return compact.cosine(scores, self.precision, self.dims)[:, :k], positions[:, :k]
+        exact = np.full(positions.shape, -np.inf, np.float32)
+        for start in range(0, len(queries), _RESCORE_QUERIES):
+            block = positions[start : start + _RESCORE_QUERIES]
+            found = block >= 0
+            rows = np.nonzero(found)[0] + start  # the query of each candidate found
+            part = exact[start : start + _RESCORE_QUERIES]
+            part[found] = np.einsum("ij,ij->i", self.full.take(block[found]), queries[rows])
+        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(exact, best, axis=1), np.take_along_axis(positions, best, axis=1)  # -1s last
 
     # -- files ----------------------------------------------------------------------------------------
 
@@ -232,11 +265,8 @@ class AnnIndex:
             self.full.write(full_path(path))
 
     @classmethod
-    def read(
-        cls, path: Path, dimension: int, precision: str = "float32", dims: int | None = None,
-        calibration: list[float] | None = None,
-    ) -> AnnIndex:  # fmt: skip
-        """Load a graph saved by :meth:`write`.
+    def read(cls, path: Path, dimension: int, precision: str = "float32", dims: int | None = None) -> AnnIndex:
+        """Load a graph saved by :meth:`write` (an int8 graph's ranges are those it was saved with).
 
         Raises:
             ValueError: the file is not such a graph, or not of ``dimension``, ``precision`` and ``dims``.
@@ -257,7 +287,7 @@ class AnnIndex:
         if graph.d != (dims or dimension) or ids.id_map.size() != graph.ntotal:
             raise ValueError(f"it has {graph.d} dimensions and {ids.id_map.size()} labels for {graph.ntotal} vectors")
         index = cls.__new__(cls)
-        index.calibration = calibration
+        index.calibration = compact.calibration(graph) if precision == "int8" else None
         compressed = precision != "float32" or graph.d != dimension
         full = FullVectors.read(full_path(path), dimension, int(graph.ntotal)) if compressed else None
         index._set(ids, graph, dimension, precision, full)
@@ -266,15 +296,26 @@ class AnnIndex:
         return index
 
 
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """Set the OpenMP threads of faiss' searches on the calling thread for this block (``None``: as they are)."""
+    if count is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)  # OpenMP's setting is the calling thread's own: other threads keep theirs
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def full_path(path: Path) -> Path:
     """Where the full vectors of the compressed graph saved at ``path`` are."""
     return path.with_suffix(".full.npy")
 
 
-def load(
-    folder: Path, dimension: int, precision: str = "float32", dims: int | None = None,
-    calibration: list[float] | None = None,
-) -> AnnIndex | None:  # fmt: skip
+def load(folder: Path, dimension: int, precision: str = "float32", dims: int | None = None) -> AnnIndex | None:
     """The graph saved in ``folder``, or ``None`` (nothing saved, another precision or dims, or unusable).
 
     An unusable graph comes with a warning; one of another precision or dims (a converted index) does not.
@@ -292,7 +333,7 @@ def load(
             files.append((folder / str(meta["full"]), meta["full_size"], meta["full_crc32"]))
         if any(file.stat().st_size != size or crc32(file) != crc for file, size, crc in files):
             raise ValueError("its size or checksum differs from the one recorded when it was saved")
-        return AnnIndex.read(path, dimension, precision, dims, calibration)
+        return AnnIndex.read(path, dimension, precision, dims)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(
             f"The saved ANN graph in {folder} is unusable ({exc}); it is rebuilt from the index.",

@@ -4,11 +4,14 @@ For each setting (precision x dimensions x rescore multiplier, :class:`Setting`)
 search structure the index would hold (:class:`~embedlab.index.hnsw.AnnIndex`, from the index's own
 float32 vectors in LanceDB: nothing is re-encoded) and measures the RAM of the structure and of its
 vectors alone, the disk of its saved files, the p50/p99 latency of one query at a time, recall@10 against
-exact float32 search, and NDCG@10 with its 95% interval through the search-function contract
-(:func:`embedlab.evaluate.evaluate`). The pick is the setting with the least RAM whose NDCG@10 keeps
-``target`` of exact float32 search's (ties: the fewest candidates re-scored). :func:`apply` converts an
-index to a setting: ``index.json`` is switched atomically, and the structure is rebuilt from LanceDB's
-vectors (a crash in between leaves a saved structure of the old precision, which the next open rebuilds).
+exact float32 search, and NDCG@10 with its 95% interval as :func:`embedlab.evaluate.evaluate` scores a
+search function (its :func:`~embedlab.evaluate.retrieval.retrieval_metrics`, each query's ranking scored
+once: settings mostly agree). The queries are encoded once and each setting searches them in one batch
+(:meth:`~embedlab.index.hnsw.AnnIndex.search_many`), as the index's search does one at a time. The pick
+is the setting with the least RAM whose NDCG@10 keeps ``target`` of exact float32 search's (ties: the
+fewest candidates re-scored). :func:`apply` converts an index to a setting: ``index.json`` is switched
+atomically, and the structure is rebuilt from LanceDB's vectors (a crash in between leaves a saved
+structure of the old precision, which the next open rebuilds).
 
 Example:
     >>> report = plan(Index.open("my-index"), load_beir("my-bench"), target=0.99)  # doctest: +SKIP
@@ -29,15 +32,16 @@ import numpy as np
 
 from embedlab.errors import InputError
 from embedlab.evaluate import RetrievalBenchmark
-from embedlab.evaluate.retrieval import Ranking, SearchFn, evaluate
-from embedlab.evaluate.stats import Estimate
+from embedlab.evaluate.retrieval import retrieval_metrics, top_k
+from embedlab.evaluate.stats import Estimate, mean_ci
 from embedlab.index import Index, compact
 from embedlab.index.compact import PRECISIONS
 from embedlab.index.hnsw import BATCH, AnnIndex
 from embedlab.index.settings import update_settings
 
 RESCORES = (0, 1, 4, 10)
-METRICS = ("ndcg@10", "recall@10")
+TIMED_QUERIES = 1000  # queries whose latency is timed, one at a time, for each setting (a fixed sample)
+_EXACT_SCORES = 1 << 25  # query x row scores held at a time by the exact search (128 MiB)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ def plan(
 ) -> Plan:  # fmt: skip
     """Measure each setting on ``benchmark`` (whose corpus is the index's documents) and pick one.
 
+    The queries are encoded once; each setting searches them all in one batch (its rankings scored once,
+    NDCG@10 and recall@10 from the same rankings), and its latency is timed one query at a time on up to
+    :data:`TIMED_QUERIES` of them.
+
     Raises:
         InputError: the index is empty, holds none of the benchmark's judged documents, or a setting is invalid.
     """
@@ -127,15 +135,18 @@ def plan(
         raise InputError(f"{index.path} holds none of the benchmark's judged documents: build it from its corpus.")
     vectors = compact.truncate(vectors, vectors.shape[1])  # unit rows, as the structure holds them
     dimension = vectors.shape[1]
-    texts = list(dict.fromkeys(benchmark.queries.values()))
-    queries = dict(zip(texts, index.encoder.encode(texts), strict=True))
-    owners = np.asarray(doc_ids, object)
-    exact_fn = _search_fn(queries, owners, lambda query, depth: _exact(vectors, query, depth), [])
-    exact = evaluate(exact_fn, benchmark, k=k, metrics=METRICS)
-    truth = {text: {doc for doc, _ in ranking[:10]} for text, ranking in zip(texts, exact_fn(texts, 10), strict=True)}
     chosen_settings = list(settings) if settings is not None else grid(dimension)
     for setting in chosen_settings:
         compact.check(setting.precision, setting.dims, index.settings["model"])
+    texts = list(dict.fromkeys(benchmark.queries.values()))
+    queries = compact.truncate(index.encoder.encode(texts), dimension)
+    owners = np.asarray(doc_ids, object)
+    depth = max(k, 10)  # recall@10 needs 10
+    scored = _Scores(benchmark, texts, k)
+    exact_rankings = _rankings(partial(_exact, vectors), queries, owners, depth)
+    exact = scored(exact_rankings)
+    truth = [set(ranking[:10]) for ranking in exact_rankings]
+    timed = queries[np.random.default_rng(0).permutation(len(queries))[:TIMED_QUERIES]]
     measures = []
     ef = index.ef_search
     for (precision, dims), group in _by_structure(chosen_settings).items():
@@ -144,20 +155,19 @@ def plan(
             graph.add(np.arange(start, min(start + BATCH, len(vectors))), vectors[start : start + BATCH])
         disk = _disk(graph)
         for setting in group:
-            times: list[float] = []
-            search_fn = _search_fn(queries, owners, partial(_graph_search, graph, ef, setting.rescore), times)
-            result = evaluate(search_fn, benchmark, k=k, metrics=METRICS)
-            found = search_fn(texts, 10)
-            recall = float(np.mean([len(truth[t] & {d for d, _ in r}) / max(len(truth[t]), 1)
-                                    for t, r in zip(texts, found, strict=True)]))  # fmt: skip
+            rankings = _rankings(partial(_graph_search, graph, ef, setting.rescore), queries, owners, depth)
+            ndcg = scored(rankings)
+            recall = float(np.mean([len(expected & set(ranking[:10])) / max(len(expected), 1)
+                                    for expected, ranking in zip(truth, rankings, strict=True)]))  # fmt: skip
+            times = _latencies(graph, ef, setting.rescore, timed, k)
             measures.append(Measure(
                 setting, graph.memory(), int(compact.vector_bytes(precision, graph.dims) * graph.size), disk,
-                float(np.percentile(times, 50)), float(np.percentile(times, 99)), recall, result.ci["ndcg@10"],
-                result.mean["ndcg@10"] / max(exact.mean["ndcg@10"], 1e-12),
+                float(np.percentile(times, 50)), float(np.percentile(times, 99)), recall, ndcg,
+                ndcg.value / max(exact.value, 1e-12),
             ))  # fmt: skip
     keeping = [m for m in measures if m.retained >= target]
     chosen = min(keeping, key=lambda m: (m.memory_bytes, m.setting.rescore)) if keeping else None
-    return Plan(measures, exact.ci["ndcg@10"], target, chosen, len(vectors), len(benchmark.queries))
+    return Plan(measures, exact, target, chosen, len(vectors), len(benchmark.queries))
 
 
 def apply(path: str | Path, setting: Setting) -> Index:
@@ -211,42 +221,76 @@ def _by_structure(settings: Sequence[Setting]) -> dict[tuple[str, int | None], l
     return groups
 
 
-def _search_fn(queries: dict[str, np.ndarray], owners: np.ndarray, search: Any, times: list[float]) -> SearchFn:
-    """A search function over chunk rows: ``search(vector, depth)`` gives positions, collapsed to documents.
+class _Scores:
+    """NDCG@10 of rankings (documents best first, one per query text) with its interval, as ``evaluate`` gives.
 
-    The depth widens (4x) until ``k`` documents are found, as the index's search does; each query's time
-    goes to ``times``.
+    A query's NDCG depends on its ranking alone, and settings mostly agree, so each (query, ranking) pair
+    is scored once (ranx's cost is per query scored, over 2 ms each on a busy machine).
     """
 
-    def run(texts: Sequence[str], k: int) -> list[Ranking]:
-        rankings = []
-        for text in texts:
-            started = time.perf_counter()
-            depth = k
-            while True:
-                positions = search(queries[text], depth)
-                docs = list(dict.fromkeys(owners[positions].tolist()))
-                if len(docs) >= k or len(positions) < depth or depth >= len(owners):
-                    break
-                depth *= 4
-            times.append(1000 * (time.perf_counter() - started))
-            rankings.append([(doc, float(k - rank)) for rank, doc in enumerate(docs[:k])])
-        return rankings
+    def __init__(self, benchmark: RetrievalBenchmark, texts: list[str], k: int) -> None:
+        self.queries = [qid for qid, judged in benchmark.qrels.items() if any(grade > 0 for grade in judged.values())]
+        if not self.queries:
+            raise InputError("No judged queries to evaluate.")
+        self.benchmark, self.row, self.k = benchmark, {text: row for row, text in enumerate(texts)}, k
+        self.metric = "ndcg@10"
+        self._values: dict[tuple[str, tuple[str, ...]], float] = {}
 
-    return run
-
-
-def _graph_search(graph: AnnIndex, ef: int, rescore: int, query: np.ndarray, depth: int) -> np.ndarray:
-    """The ``depth`` best positions of ``graph`` for ``query``."""
-    return graph.search(query, depth, max(ef, depth), None, rescore)[1]
+    def __call__(self, rankings: list[tuple[str, ...]]) -> Estimate:
+        """NDCG@10 of ``rankings`` (one per text, cut at k) over the judged queries, with its 95% interval."""
+        mine = {qid: rankings[self.row[self.benchmark.queries[qid]]][: self.k] for qid in self.queries}
+        fresh = {qid: ranking for qid, ranking in mine.items() if (qid, ranking) not in self._values}
+        if fresh:
+            run = {
+                qid: [(doc, float(self.k - rank)) for rank, doc in enumerate(ranking)] for qid, ranking in fresh.items()
+            }
+            scored = retrieval_metrics({qid: self.benchmark.qrels[qid] for qid in fresh}, run, [self.metric])
+            self._values.update(((qid, fresh[qid]), values[self.metric]) for qid, values in scored.per_query.items())
+        return mean_ci([self._values[qid, ranking] for qid, ranking in mine.items()])
 
 
-def _exact(vectors: np.ndarray, query: np.ndarray, depth: int) -> np.ndarray:
-    """The ``depth`` best rows by exact float32 cosine."""
-    scores = vectors @ compact.truncate(query.reshape(1, -1), len(query))[0]
-    depth = min(depth, len(scores))
-    top = np.argpartition(-scores, depth - 1)[:depth]
-    return top[np.argsort(-scores[top], kind="stable")]
+def _rankings(search: Any, queries: np.ndarray, owners: np.ndarray, k: int) -> list[tuple[str, ...]]:
+    """The first ``k`` documents of each query: ``search(queries, depth)`` gives positions (``-1``: none).
+
+    A query whose positions cover fewer than ``k`` documents is searched again 4x deeper, as the index's
+    search widens.
+    """
+    rankings: list[tuple[str, ...]] = [()] * len(queries)
+    pending, depth = np.arange(len(queries)), k
+    while len(pending):
+        wider = []
+        for query, row in zip(pending.tolist(), search(queries[pending], depth), strict=True):
+            found = row[row >= 0]
+            docs = tuple(dict.fromkeys(owners[found].tolist()))
+            if len(docs) >= k or len(found) < depth or depth >= len(owners):
+                rankings[query] = docs[:k]
+            else:
+                wider.append(query)
+        pending, depth = np.asarray(wider, np.int64), depth * 4
+    return rankings
+
+
+def _graph_search(graph: AnnIndex, ef: int, rescore: int, queries: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best positions of ``graph`` for each query, in one batch."""
+    return graph.search_many(queries, depth, max(ef, depth), rescore)[1]
+
+
+def _exact(vectors: np.ndarray, queries: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best rows for each query by exact float32 cosine (equal scores: the lower row first)."""
+    rows = max(1, _EXACT_SCORES // max(len(vectors), 1))  # queries scored at a time
+    return np.vstack(
+        [top_k(queries[start : start + rows] @ vectors.T, depth) for start in range(0, len(queries), rows)]
+    )
+
+
+def _latencies(graph: AnnIndex, ef: int, rescore: int, queries: np.ndarray, k: int) -> list[float]:
+    """Milliseconds of each query's search of ``graph``, one query at a time."""
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        graph.search(query, k, max(ef, k), None, rescore)
+        times.append(1000 * (time.perf_counter() - started))
+    return times
 
 
 def _disk(graph: AnnIndex) -> int:

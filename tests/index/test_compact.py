@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from embedlab import Encoder, InputError
 from embedlab.index import Index
-from embedlab.index.compact import TruncationWarning, check
+from embedlab.index.compact import CALIBRATION_MIN_ROWS, TruncationWarning, check
 from embedlab.index.hnsw import AnnIndex
 from embedlab.registry import Lineage, write_lineage
 
@@ -49,9 +49,9 @@ def test_binary_scores_without_rescoring_are_the_cosines_of_the_signs() -> None:
 
 
 def test_int8_ranges_are_kept_in_index_json_and_reused(tmp_path: Path, encoder: Encoder) -> None:
-    vectors = unit(np.random.default_rng(2).standard_normal((50, 384)))
+    vectors = unit(np.random.default_rng(2).standard_normal((CALIBRATION_MIN_ROWS, 384)))
     index = Index.create(tmp_path / "i", encoder, precision="int8")
-    index.add_vectors([{"id": f"d{i}", "text": f"doc {i}"} for i in range(50)], vectors, model=encoder.info)
+    index.add_vectors([{"id": f"d{i}", "text": f"doc {i}"} for i in range(len(vectors))], vectors, model=encoder.info)
     assert index.search_vectors(vectors[3], 1)[0][0].doc_id == "d3"
     stored = json.loads((tmp_path / "i" / "index.json").read_text())["calibration"]
     assert stored[:384] == pytest.approx(vectors.min(axis=0), abs=1e-6)  # faiss' min/max ranges: mins, then widths
@@ -63,6 +63,26 @@ def test_int8_ranges_are_kept_in_index_json_and_reused(tmp_path: Path, encoder: 
     assert reopened._accelerator.graph is not None and reopened._accelerator.graph.calibration == stored
     info = reopened.info()
     assert (info["precision"], info["dims"], info["ann"]["precision"]) == ("int8", None, "int8")
+
+
+def test_an_int8_index_first_searched_small_is_calibrated_once_it_has_grown(tmp_path: Path, encoder: Encoder) -> None:
+    # Its ranges were calibrated on the rows of its first search, here one: every width 0, so every later
+    # vector got the same code, and the compact search returned arbitrary rows (so did rescoring their few).
+    vectors = unit(np.random.default_rng(6).standard_normal((CALIBRATION_MIN_ROWS, 384)))
+    documents = [{"id": f"d{i}", "text": f"doc {i}"} for i in range(len(vectors))]
+    index = Index.create(tmp_path / "i", encoder, precision="int8")
+    index.add_vectors(documents[:1], vectors[:1], model=encoder.info)
+    assert index.search_vectors(vectors[0], 1)[0][0].doc_id == "d0"  # the structure is built on one row
+    index.add_vectors(documents[1:60], vectors[1:60], model=encoder.info)
+    found = [hits[0].doc_id for hits in index.search_vectors(vectors[:60], 1, rescore=0)]  # the int8 codes alone
+    assert found == [f"d{i}" for i in range(60)]
+    settings = tmp_path / "i" / "index.json"
+    assert "calibration" not in json.loads(settings.read_text())  # the fixed range [-1, 1] so far
+    index.add_vectors(documents[60:], vectors[60:], model=encoder.info)
+    assert index.search_vectors(vectors[500], 1, rescore=0)[0][0].doc_id == "d500"
+    stored = json.loads(settings.read_text())["calibration"]  # calibrated once it had enough rows
+    assert stored[:384] == pytest.approx(vectors.min(axis=0), abs=1e-6)
+    assert index._accelerator.graph is not None and index._accelerator.graph.calibration == stored
 
 
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path: Path, encoder: Encoder) -> None:
@@ -121,3 +141,18 @@ def test_the_server_takes_the_rescore_option() -> None:
     assert SearchRequest(index="i", query="q").rescore is None  # type: ignore[call-arg]  # the index's own setting
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         SearchRequest(index="i", query="q", rescore=-1)  # type: ignore[call-arg]
+
+
+def test_a_rescore_beyond_the_rows_re_scores_every_row(tmp_path: Path, encoder: Encoder) -> None:
+    # The multiplier was capped at rows // k: 12 rows, k=5 re-scored 10 candidates however many were asked for,
+    # and the two worst by Hamming distance were never seen, here the relevant document.
+    query = unit(np.random.default_rng(4).standard_normal((1, 384)))[0]
+    relevant = query.copy()
+    relevant[np.argsort(np.abs(query))[:40]] *= -1  # cosine ~0.99, 40 bits from the query
+    decoys = np.sign(query) * np.random.default_rng(5).uniform(0, 1, (11, 384))  # the query's bits, cosine ~0.85
+    index = Index.create(tmp_path / "i", encoder, precision="binary")
+    documents = [{"id": "relevant", "text": "r"}, *({"id": f"decoy{i}", "text": "d"} for i in range(11))]
+    index.add_vectors(documents, unit(np.vstack([relevant, decoys])), model=encoder.info)
+    assert index.search_vectors(query, 5, rescore=1)[0][0].doc_id.startswith("decoy")  # 5 candidates: decoys only
+    hits = index.search_vectors(query, 5, rescore=100)[0]
+    assert hits[0].doc_id == "relevant" and hits[0].score == pytest.approx(float(unit(relevant[None])[0] @ query))

@@ -6,9 +6,11 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sentence_transformers import CrossEncoder
 
 from embedlab import EmbeddingModel, Encoder, InputError
 from embedlab.errors import IndexMismatchError
@@ -27,17 +29,17 @@ DOCS = [
 
 @pytest.fixture
 def index(tmp_path: Path, encoder: Encoder, request: pytest.FixtureRequest) -> Index:
-    """The four documents, with float32 search vectors unless a test asks for others (indirect parameter)."""
-    precision = getattr(request, "param", "float32")
+    """The four documents, with float32 search vectors unless the test takes ``precision`` (then each one)."""
+    precision = request.getfixturevalue("precision") if "precision" in request.fixturenames else "float32"
     created = Index.create(tmp_path / "index", encoder, metadata_fields=["lang"], precision=precision)
     created.add(DOCS)
     return created
 
 
-every_precision = pytest.mark.parametrize("index", PRECISIONS, indirect=True)
+each_precision = pytest.mark.usefixtures("precision")  # the index fixture is built at each precision
 
 
-@every_precision
+@each_precision
 def test_search_filters_and_min_score(index: Index) -> None:
     hits = index.search("Where is the kitten napping?", k=2)
     assert hits[0].doc_id == "cat"
@@ -48,7 +50,7 @@ def test_search_filters_and_min_score(index: Index) -> None:
     assert [h.doc_id for h in kept] == [h.doc_id for h in best[:2]]
 
 
-@every_precision
+@each_precision
 def test_bm25_and_hybrid_report_their_components(index: Index) -> None:
     assert [h.doc_id for h in index.search("baking bread", k=3, mode="bm25")] == ["bake"]  # only term matches
     hybrid = index.search("stock markets", k=3, mode="hybrid")
@@ -59,8 +61,19 @@ def test_bm25_and_hybrid_report_their_components(index: Index) -> None:
     assert weighted_hits[0].score == pytest.approx(1.0)  # top of both normalised lists
 
 
-@every_precision
-def test_upsert_delete_and_reopen(index: Index, tmp_path: Path) -> None:
+@each_precision
+def test_rerank_reorders_the_first_stage(index: Index, cross_encoder: CrossEncoder) -> None:
+    query = "Where is the kitten napping?"
+    plain = index.search(query, k=4)
+    expected = cross_encoder.predict([(query, hit.text) for hit in plain])
+    reranked = index.search(query, k=3, rerank=cross_encoder, rerank_top=4, rerank_fusion="replace")
+    assert [h.doc_id for h in reranked] == [plain[i].doc_id for i in np.argsort(-expected, kind="stable")[:3]]
+    assert [h.components["rerank"] for h in reranked] == pytest.approx(sorted(expected, reverse=True)[:3], abs=1e-5)
+    english = index.search(query, k=4, rerank=cross_encoder, filter="lang = 'en'")
+    assert sorted(h.doc_id for h in english) == ["bake", "cat", "stock"]
+
+
+def test_upsert_delete_and_reopen(index: Index, precision: str, tmp_path: Path) -> None:
     index.add([{"id": "cat", "text": "A dog barks at the mailman.", "lang": "en"}])
     assert len(index) == 4 and index.info()["chunks"] == 4  # replaced, not duplicated
     assert index.search("dog barking", k=1)[0].doc_id == "cat"
@@ -69,7 +82,7 @@ def test_upsert_delete_and_reopen(index: Index, tmp_path: Path) -> None:
     assert len(reopened) == 3
     assert reopened.search("dog barking", k=1)[0].text == "A dog barks at the mailman."
     assert reopened.info()["model"]["fingerprint"] == index.encoder.info.fingerprint
-    assert reopened.info()["precision"] == index.settings["precision"]
+    assert reopened.info()["precision"] == reopened.info()["ann"]["precision"] == precision
 
 
 def test_long_documents_map_back_to_their_parent(tmp_path: Path, encoder: Encoder) -> None:
@@ -123,6 +136,9 @@ def test_bad_documents(index: Index, tmp_path: Path, encoder: Encoder) -> None:
     assert len(index) == 4  # nothing of the failed adds was written
 
 
+STALL_S = 600  # seconds without a new document after which a writer is taken to hang
+
+
 def _endless_adder(path: str) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     index = Index.open(path, ann=True)  # searching after each add keeps the accelerator busy (and saving)
@@ -133,15 +149,33 @@ def _endless_adder(path: str) -> None:
         batch += 1
 
 
-def test_killed_during_adds_loses_no_committed_document(tmp_path: Path, encoder: Encoder) -> None:
-    Index.create(tmp_path / "i", encoder).add([{"id": "seed", "text": "first"}])
+def wait_for_documents(path: Path, encoder: Encoder, count: int, writer: Any) -> None:
+    """Until the index at ``path`` holds ``count`` documents; fail if ``writer`` exits or stalls first.
+
+    No deadline: a loaded machine only makes the writer slower. A stall (no new document for
+    :data:`STALL_S`, its start included) means it hangs.
+    """
+    seen, since = -1, time.monotonic()
+    while (documents := len(Index.open(path, encoder))) < count:
+        assert writer.is_alive(), f"the writer exited (code {writer.exitcode}) after {documents} documents"
+        if documents != seen:
+            seen, since = documents, time.monotonic()
+        assert time.monotonic() - since < STALL_S, f"no document added for {STALL_S} s (at {documents})"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    "precision", [pytest.param(p, marks=() if p == "float32" else pytest.mark.slow) for p in PRECISIONS]
+)  # a writer process of its own each (20-60 s on a loaded machine): the compressed ones in the slow suite
+def test_killed_during_adds_loses_no_committed_document(tmp_path: Path, encoder: Encoder, precision: str) -> None:
+    Index.create(tmp_path / "i", encoder, precision=precision).add([{"id": "seed", "text": "first"}])
     process = multiprocessing.get_context("spawn").Process(target=_endless_adder, args=(str(tmp_path / "i"),))
     process.start()
-    deadline = time.time() + 120
-    while time.time() < deadline and len(Index.open(tmp_path / "i", encoder)) < 151:
-        time.sleep(0.5)
-    os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    process.join()
+    try:
+        wait_for_documents(tmp_path / "i", encoder, 151, process)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        process.join()
     reopened = Index.open(tmp_path / "i", encoder)
     rows = reopened._table().to_arrow().column("row_id").to_pylist()
     assert len(rows) == len(set(rows))  # nothing duplicated
@@ -155,10 +189,13 @@ def test_killed_during_adds_loses_no_committed_document(tmp_path: Path, encoder:
     fast = Index.open(tmp_path / "i", encoder, ann=True, ef_search=4096)  # the accelerator agrees with LanceDB
     exact = Index.open(tmp_path / "i", encoder, ann=False)
     probes = ["document 3 of batch 0", "document 49 of batch 2", "still writable", "first"]
-    for fast_hits, exact_hits in zip(fast.search_many(probes, k=5), exact.search_many(probes, k=5), strict=True):
+    every = {"rescore": documents + 1}  # a compressed structure re-scores every row: exact, whatever its codes
+    for fast_hits, exact_hits in zip(fast.search_many(probes, k=5, **every), exact.search_many(probes, k=5),
+                                     strict=True):  # fmt: skip
         assert [h.doc_id for h in fast_hits] == [h.doc_id for h in exact_hits]
         assert [h.score for h in fast_hits] == pytest.approx([h.score for h in exact_hits], abs=1e-5)
     assert fast.info()["ann"]["rows"] == documents + 1
+    assert fast.info()["ann"]["precision"] == precision
 
 
 def test_fusion_by_hand() -> None:
@@ -171,7 +208,7 @@ def test_fusion_by_hand() -> None:
         weighted({}, {}, alpha=2)
 
 
-@every_precision
+@each_precision
 def test_index_plugs_into_the_evaluation_suite(index: Index) -> None:
     bench = RetrievalBenchmark(
         corpus={d["id"]: d["text"] for d in DOCS},
