@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from embedlab import EmbeddingModel, load_model
+from embedlab.evaluate import RetrievalBenchmark
 
 TOPICS = {
     "cat": ["The cat sleeps all afternoon on the warm windowsill.", "Kittens chase a ball of yarn around the room.",
@@ -62,6 +63,21 @@ def write_benchmark(folder: Path) -> Path:
             qrels += [f"q-{topic}-{n}\t{topic}-{i}\t1" for i in range(len(TOPICS[topic]))]
     (folder / "queries.jsonl").write_text("\n".join(queries) + "\n")
     (folder / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    return folder
+
+
+def write_beir(bench: RetrievalBenchmark, folder: Path) -> Path:
+    """``bench`` as a BEIR folder (every judgement relevant, split ``test``)."""
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": d, "title": "", "text": t}) for d, t in bench.corpus.items())
+    )
+    (folder / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": q, "text": t}) for q, t in bench.queries.items())
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, rel in bench.qrels.items() for d in rel)
+    )
     return folder
 
 

@@ -14,6 +14,8 @@ from embedlab.evaluate import RetrievalBenchmark
 from embedlab.index import Index
 from embedlab.operate.compress import Setting, apply, grid, plan
 
+from .conftest import write_beir
+
 QUERIES = [
     "How do I reset my password?", "Symptoms of the flu in children", "Best time to plant tomatoes",
     "Train timetable from Rome to Milan", "How to bake sourdough bread", "Mortgage interest rates this year",
@@ -91,16 +93,7 @@ def test_cli_plan_table_plot_and_apply(tmp_path: Path, encoder: Encoder) -> None
 
     _, bench = known_answer(tmp_path / "i", encoder)
     folder = tmp_path / "bench"
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text(
-        "\n".join(json.dumps({"_id": d, "title": "", "text": t}) for d, t in bench.corpus.items())
-    )
-    (folder / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t in bench.queries.items())
-    )
-    (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, rel in bench.qrels.items() for d in rel)
-    )
+    write_beir(bench, folder)
     out = tmp_path / "plan"
     args = ["compress", "plan", str(tmp_path / "i"), "--benchmark", str(folder), "--precision", "int8", "--precision",
             "binary", "--rescore", "0", "--rescore", "1", "--apply", "-o", str(out)]  # fmt: skip

@@ -14,6 +14,8 @@ from embedlab.evaluate import RetrievalBenchmark
 from embedlab.index import Index
 from embedlab.operate.expansion import measure_expansion, tune_expansion
 
+from .conftest import write_beir
+
 # each topic: a document with both words, and one with only the second (which expansion reaches from the first)
 TOPICS = [("cats", "whiskers"), ("pianos", "melodies"), ("volcanoes", "lava"), ("rockets", "thrust"),
           ("bakeries", "dough"), ("glaciers", "icebergs"), ("bees", "honey"), ("lawyers", "courtrooms")]  # fmt: skip
@@ -69,16 +71,7 @@ def test_cli_tunes_and_refuses_bad_input(tmp_path: Path, index: Index) -> None:
     from embedlab.cli import app
 
     bench, folder = benchmark("only"), tmp_path / "bench"
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text(
-        "\n".join(json.dumps({"_id": d, "title": "", "text": t}) for d, t in bench.corpus.items())
-    )
-    (folder / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t in bench.queries.items())
-    )
-    (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, rel in bench.qrels.items() for d in rel)
-    )
+    write_beir(bench, folder)
     runner = CliRunner()
     result = runner.invoke(
         app, ["index", "tune-expansion", str(index.path), "--benchmark", str(folder), "--mode", "bm25"]
