@@ -8,7 +8,8 @@
 - :func:`build` makes the new index beside the old one, in batches of whole documents, each one
   LanceDB commit, in this process or on Ray (``engine="ray"``: the texts go to an actor pool through
   :func:`embedlab.scale.add_documents_with_ray`). A killed build loses nothing: run it again and it skips the
-  documents already there (by id). ``migration.json`` in the new folder says ``building`` until every
+  documents already embedded from their current content (by id and content hash, in the ledger of
+  :mod:`embedlab.scale.ledger`). ``migration.json`` in the new folder says ``building`` until every
   document of the old index is in, then ``complete``; :func:`check_complete` refuses a half-built index
   (promotion calls it).
 
@@ -254,7 +255,8 @@ def build(
             index.delete(stale)
         if not missing:
             break
-        embedded += _fill(index, folder, missing, len(wanted), batch, progress, cluster if engine == "ray" else None)
+        embedded += _fill(index, ledger, folder, missing, len(wanted), batch, progress,
+                          cluster if engine == "ray" else None)  # fmt: skip
     final = document_ids(target)
     if final != document_ids(folder) or ledger.committed() != source_hashes(folder):
         raise InputError(f"The old index {folder} kept changing during the build; run the build again to finish.")
@@ -264,9 +266,12 @@ def build(
     return BuildResult(target, len(final), embedded, seconds)
 
 
-def _fill(index: Index, folder: Path, missing: list[str], total: int, batch: int, progress: Progress | None,
-          cluster: Cluster | None) -> int:  # fmt: skip
-    """Add the documents ``missing`` from the old index at ``folder`` to ``index`` (on Ray with a ``cluster``)."""
+def _fill(index: Index, ledger: Ledger, folder: Path, missing: list[str], total: int, batch: int,
+          progress: Progress | None, cluster: Cluster | None) -> int:  # fmt: skip
+    """Add the documents ``missing`` from the old index at ``folder`` to ``index``, recorded in ``ledger``.
+
+    With a ``cluster`` they go through the Ray pipeline, which records its own commits.
+    """
     done = total - len(missing)
     if cluster is not None:
         from embedlab.scale import add_documents_with_ray
@@ -275,7 +280,6 @@ def _fill(index: Index, folder: Path, missing: list[str], total: int, batch: int
         report = None if progress is None else lambda p: progress(done + p.done, total)
         return add_documents_with_ray(index, batches, cluster=cluster, on_progress=report).documents
     embedded = 0
-    ledger = Ledger(index.path, index.encoder.info.fingerprint)
     for documents in stored_batches(folder, missing, batch=batch):
         index.add(documents)
         ledger.record([document["id"] for document in documents], [content_hash(d) for d in documents])
