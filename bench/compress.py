@@ -13,9 +13,9 @@ setting and the share of exact float32 search's NDCG@10 it keeps.
 
     python bench/compress.py [--n 1000000] [--queries 300] [--rescore 0,1,4,10] [--precisions binary,int8]
 
-At 1M on 2 idle cores each HNSW build takes minutes (float32, float16 and int8 about 7, binary about 3,
-from 1,500 rows per CPU-second measured at 20k rows), about 35-40 minutes in all, peak RAM about 6 GB;
---precisions splits the run (the goals need binary and int8 only; recall is against exact search).
+At 1M with OMP_NUM_THREADS=2 on 2 cores each HNSW build takes 2.5-3 minutes and the whole run 13 minutes
+(measured), peak RAM about 6 GB; --precisions splits the run (the goals need binary and int8 only; recall is
+against exact search).
 
 Goals of issue 18: binary + rescoring keeps >= 97% of NDCG@10 on both sets with p50 <= 1 ms at 1M,
 int8 keeps >= 99.5%. Writes bench/out/compress.json.
