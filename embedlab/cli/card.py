@@ -35,7 +35,7 @@ def card(
         str | None, typer.Option(help="The pair file's language field; rows without one are detected per text.")
     ] = None,
     detect_among: Annotated[
-        list[str] | None, typer.Option(help="Detect only these languages (ISO 639-1; repeat). Default: any of 97.")
+        list[str] | None, typer.Option(help="Detect only these languages (ISO 639 codes; repeat). Default: any of 140.")
     ] = None,
     min_pairs: Annotated[int, typer.Option(min=3, help="Score a pair file's languages with at least N pairs.")] = 10,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="A model (repeat for more).")] = None,

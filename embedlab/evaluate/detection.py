@@ -1,11 +1,13 @@
 """The language of each text, detected offline: for per-language cards of pairs whose language is not given.
 
-Detection is `py3langid`_'s: langid.py's naive Bayes model over byte n-grams for 97 languages (ISO 639-1
-codes), shipped inside its 4.6 MB wheel, so nothing downloads at run time; it needs only numpy and is
-deterministic (the same text always gets the same language). ``langdetect`` draws at random unless seeded,
-and ``lingua-language-detector``'s wheel is about 96 MB. Like any detector it is least sure of very short
-texts and of close languages (Spanish and Portuguese, say): ``candidates`` restricts the answer to the
-languages a data set may hold.
+Detection is `py3langid`_'s: a naive Bayes model over byte n-grams (langid.py's method) for 140 languages
+(ISO 639 codes: ``en``, ``de``, ``zh``; also ``wuu``, ``mk``...), shipped inside its 4.6 MB wheel, so nothing
+downloads at run time; it needs only numpy and is deterministic (the same text always gets the same
+language). ``langdetect`` draws at random unless seeded, and ``lingua-language-detector``'s wheel is about
+96 MB. Like any detector it is least sure of short texts and close languages: on the STS-B test
+translations it takes 10% of the Chinese sentences for Wu Chinese (``wuu``) and 7% of the Russian ones for
+Macedonian or Bulgarian. ``candidates`` restricts the answer to the languages a data set may hold (then
+99.4% to 100% agree).
 
 A scored pair whose two texts are detected as different languages is cross-lingual: its language is
 ``"en-de"`` (the first text's, then the second's).
