@@ -179,3 +179,20 @@ def test_a_cohere_query_vector_is_never_served_from_a_documents_cache_row(
         openai.encode(["alpha"])
         openai.encode(["alpha"], task="query")  # the same vector for OpenAI: one row serves both
     assert openai.stats.cache_hits == 1 and fake.requests[-1]["body"]["input"] == ["alpha"]
+
+
+def test_an_index_of_a_cohere_model_searches_with_query_vectors(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    from embedlab.index import Index
+
+    monkeypatch.setenv("EMBEDLAB_ENDPOINT_API_KEY", KEY)
+    with serving(FakeProvider(dim=8)) as fake:
+        encoder = Encoder(load_model(f"cohere:m@{fake.url}/v2#8"), cache=EmbeddingCache(tmp_path / "cache.sqlite3"))
+        index = Index.build(tmp_path / "ix", [{"id": "1", "text": "cats"}, {"id": "2", "text": "dogs"}], encoder,
+                            chunk=False)  # fmt: skip
+        hits = index.search("cats", 1, mode="vector")  # the text of a cached document, sent again as a query
+    assert [(r["body"]["input_type"], r["body"]["texts"]) for r in fake.requests] == [
+        ("search_document", ["cats", "dogs"]),
+        ("search_query", ["cats"]),
+    ]
+    assert hits[0].doc_id == "1"
