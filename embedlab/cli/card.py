@@ -35,7 +35,8 @@ def card(
         str | None, typer.Option(help="The pair file's language field; rows without one are detected per text.")
     ] = None,
     detect_among: Annotated[
-        list[str] | None, typer.Option(help="Detect only these languages (ISO 639 codes; repeat). Default: any of 140.")
+        list[str] | None,
+        typer.Option(help="Detect only among these languages (ISO 639 codes; repeat). Default: any of 140."),
     ] = None,
     min_pairs: Annotated[int, typer.Option(min=3, help="Score a pair file's languages with at least N pairs.")] = 10,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="A model (repeat for more).")] = None,
@@ -68,7 +69,7 @@ def card(
         return
     assert sts_multi is not None
     data = load_multilingual_sts(sts_multi, split=split, languages=language, limit=pairs)
-    agreement = detection_agreement(data)
+    agreement = detection_agreement(data, candidates=detect_among)
     cards = [language_card(encoder, data, margin=margin, sample=sample, resamples=resamples, detection=agreement)
              for encoder in encoders]  # fmt: skip
     _report(cards, out, as_json)

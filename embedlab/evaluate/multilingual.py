@@ -292,6 +292,10 @@ def language_card(
                         normalization_check(encoder, texts), detection=detection or {})  # fmt: skip
 
 
-def detection_agreement(data: MultilingualSet) -> dict[str, float]:
-    """``{language: share of its sentences (both sides) detected as that language}``: a sanity figure."""
-    return {language: agreement([*pairs.texts1, *pairs.texts2], language) for language, pairs in data.pairs.items()}
+def detection_agreement(data: MultilingualSet, *, candidates: Sequence[str] | None = None) -> dict[str, float]:
+    """``{language: share of its sentences (both sides) detected as that language}``: a sanity figure.
+
+    ``candidates``: detect only among these languages (e.g. the set's own), else among all the detector knows.
+    """
+    return {language: agreement([*pairs.texts1, *pairs.texts2], language, candidates=candidates)
+            for language, pairs in data.pairs.items()}  # fmt: skip

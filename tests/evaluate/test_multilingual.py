@@ -117,3 +117,5 @@ def test_detection_agrees_with_the_languages_of_the_sts_b_translations(shared_da
     data = load_multilingual_sts(shared_data / "stsb_multi_mt", languages=["de", "ja", "zh"], limit=100)
     agreement = detection_agreement(data)
     assert set(agreement) == {"en", "de", "ja", "zh"} and min(agreement.values()) >= 0.85
+    among_own = detection_agreement(data, candidates=sorted(data.pairs))  # a right answer stays right among fewer
+    assert all(among_own[language] >= agreement[language] for language in agreement)
