@@ -9,7 +9,7 @@ from embedlab.encode.documents import (
     embed_chunks,
     embed_documents,
 )
-from embedlab.encode.encoder import PRECISIONS, Encoded, Encoder, EncodeStats, Precision, quantize
+from embedlab.encode.encoder import PRECISIONS, Encoded, Encoder, EncodeStats, Precision, Task, quantize
 from embedlab.encode.text import normalize_text, prepare_texts, tokenizer_lock
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Encoded",
     "Encoder",
     "Precision",
+    "Task",
     "chunk_text",
     "default_cache_path",
     "embed_chunks",

@@ -42,6 +42,8 @@ from embedlab.models import EmbeddingModel, ModelInfo, load_model
 
 Precision = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+#: What texts are encoded for: search queries or documents (``None``: the model's default, a document's encoding).
+Task = Literal["query", "document"]
 
 
 @dataclass
@@ -178,19 +180,33 @@ class Encoder:
             "max_seq_length": self.model.max_seq_length,
         }
 
+    @property
+    def task_aware(self) -> bool:
+        """Whether the model encodes queries apart from documents (a Cohere model's ``input_type``)."""
+        return bool(getattr(self.model.st[0], "task_aware", False))
+
+    def options_for(self, task: Task | None) -> dict[str, Any]:
+        """:attr:`options` of texts encoded for ``task``: a task-aware model's queries are keyed apart from documents.
+
+        Documents (and ``None``) keep :attr:`options`, the model's default encoding, so no existing cache row moves.
+        """
+        return self.options | {"task": "query"} if task == "query" and self.task_aware else self.options
+
     def encode(
         self,
         texts: str | Sequence[str],
         *,
         precision: Precision = "float32",
         show_progress: bool | None = None,
+        task: Task | None = None,
     ) -> np.ndarray:
         """Encode one text (returns a vector) or a sequence (returns a ``(n, dim)`` matrix).
 
         ``precision`` picks the output type: float32, float16, int8/uint8 (scalar quantisation with
         :attr:`quantization_ranges`), or binary/ubinary (sign bits packed 8 per byte, shape
         ``(n, dim // 8)``). Texts longer than the model's max sequence length are truncated by the model;
-        a :class:`~embedlab.errors.TruncationWarning` says how many.
+        a :class:`~embedlab.errors.TruncationWarning` says how many. ``task="query"`` encodes search queries
+        (a model that embeds queries apart, such as Cohere's, is told so; others give the same vectors).
 
         Example:
             >>> Encoder(model).encode(["a", "b"], precision="ubinary").shape
@@ -200,11 +216,13 @@ class Encoder:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
         single = isinstance(texts, str)
         batch: Sequence[str] = [texts] if isinstance(texts, str) else texts
-        vectors = self.encode_with_counts(batch, show_progress=show_progress).vectors
+        vectors = self.encode_with_counts(batch, show_progress=show_progress, task=task).vectors
         out = quantize(vectors, precision, self.ranges_for(precision))
         return out[0] if single else out
 
-    def encode_with_counts(self, texts: Sequence[str], *, show_progress: bool | None = None) -> Encoded:
+    def encode_with_counts(
+        self, texts: Sequence[str], *, show_progress: bool | None = None, task: Task | None = None
+    ) -> Encoded:
         """Float32 vectors of ``texts`` with their token counts (see :class:`Encoded`), from one tokenisation.
 
         Validates and normalises like :meth:`encode`, serves what it can from the cache, and warns about
@@ -218,7 +236,7 @@ class Encoder:
         prepared, empty = prepare_texts(
             texts, normalize=self.normalize_text, on_empty=self.on_empty, max_chars=self.max_chars
         )
-        encoded = self.encode_prepared(prepared, empty, show_progress=show_progress)
+        encoded = self.encode_prepared(prepared, empty, show_progress=show_progress, task=task)
         self.warn_truncated(encoded.n_tokens)
         return encoded
 
@@ -252,7 +270,12 @@ class Encoder:
         return np.stack([np.full(dim, -1.0), np.full(dim, 1.0)]).astype(np.float32)
 
     def encode_prepared(
-        self, prepared: Sequence[str], empty: Collection[int] = (), *, show_progress: bool | None = None
+        self,
+        prepared: Sequence[str],
+        empty: Collection[int] = (),
+        *,
+        show_progress: bool | None = None,
+        task: Task | None = None,
     ) -> Encoded:
         """Encode texts already checked and normalised (:func:`prepare_texts`), without a truncation warning.
 
@@ -273,13 +296,14 @@ class Encoder:
         cached = np.zeros(len(texts), dtype=bool)
         keys: list[bytes] = []
         if self.cache is not None and texts:
-            keys = [EmbeddingCache.key(self.info.fingerprint, self.options, text) for text in texts]
+            options = self.options_for(task)
+            keys = [EmbeddingCache.key(self.info.fingerprint, options, text) for text in texts]
             for position, (vector, count) in self.cache.get_many(keys, dim).items():
                 vectors[position], n_tokens[position], cached[position] = vector, count, True
         missing = np.flatnonzero(~cached).tolist()
         if missing:
             show = self.show_progress if show_progress is None else show_progress
-            self._encode_missing(texts, keys, missing, vectors, n_tokens, show)
+            self._encode_missing(texts, keys, missing, vectors, n_tokens, show, task)
         filled = owner >= 0
         out = np.zeros((len(prepared), dim), dtype=np.float32)
         counts = np.zeros(len(prepared), dtype=np.int64)
@@ -315,6 +339,7 @@ class Encoder:
         vectors: np.ndarray,
         n_tokens: np.ndarray,
         show_progress: bool | None,
+        task: Task | None = None,
     ) -> None:
         # Longest first, as sentence-transformers does inside a call: batches then pad little.
         missing = sorted(missing, key=lambda position: -len(texts[position]))
@@ -325,7 +350,7 @@ class Encoder:
                 positions = missing[start : start + group]
                 for first in range(0, len(positions), self.batch_size):
                     batch = positions[first : first + self.batch_size]
-                    vectors[batch], n_tokens[batch] = self._forward([texts[position] for position in batch])
+                    vectors[batch], n_tokens[batch] = self._forward([texts[position] for position in batch], task)
                 if self.cache is not None:
                     self.cache.put_many(
                         self.info.fingerprint,
@@ -333,8 +358,12 @@ class Encoder:
                     )
                 bar.update(len(positions))
 
-    def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors and token counts of one batch: sentence-transformers' preprocessing, then its forward pass."""
+    def _forward(self, texts: list[str], task: Task | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts of one batch: sentence-transformers' preprocessing, then its forward pass.
+
+        ``task`` reaches the preprocessing (as sentence-transformers' ``encode_query`` passes it) only for a
+        task-aware model, so a local model's path is unchanged.
+        """
         import torch
         from sentence_transformers.util import batch_to_device, truncate_embeddings
 
@@ -342,7 +371,9 @@ class Encoder:
         prompt = self.effective_prompt
         with tokenizer_lock(st.tokenizer), quiet_tokenizer():
             st.eval()
-            options = {"processing_kwargs": _OVERFLOW} if self._counts_from_overflow else {}
+            options: dict[str, Any] = {"processing_kwargs": _OVERFLOW} if self._counts_from_overflow else {}
+            if task is not None and self.task_aware:
+                options["task"] = task
             inputs: list[Any] = list(texts)  # sentence-transformers' input type is a (invariant) list of many kinds
             features = st.preprocess(inputs, prompt=prompt, **options)
             counts = _first_windows(features, len(texts), self.special_tokens)

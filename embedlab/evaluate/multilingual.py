@@ -7,6 +7,9 @@ reference language's and the second the translation's (a model that maps transla
 well as on English). :func:`lagging_languages` names the languages that fall behind the reference by more
 than a margin, and :func:`normalization_check` encodes texts in NFC, NFD, full-width and half-width forms
 and counts those whose vector changes.
+For the STS-B translations the card also says how often language detection (:mod:`embedlab.evaluate.detection`)
+agrees with each file's language, a sanity figure for the data and the detector. A user's own scored pairs are
+carded per language, given or detected, by :mod:`embedlab.evaluate.language_pairs`.
 
 Example:
     >>> data = load_multilingual_sts("../shared/data/stsb_multi_mt", languages=["de", "ja"])  # doctest: +SKIP
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,11 @@ from scipy.stats import rankdata
 from embedlab.encode import Encoder
 from embedlab.errors import InputError
 from embedlab.evaluate.data import PairSet, load_pairs
+from embedlab.evaluate.detection import agreement
 from embedlab.evaluate.evaluator import Evaluator
 from embedlab.evaluate.results import Scores
 from embedlab.evaluate.stats import statistic_ci
-from embedlab.evaluate.sts import pair_cosines
+from embedlab.evaluate.sts import MIN_PAIRS, pair_cosines
 
 REFERENCE = "en"
 
@@ -124,7 +128,7 @@ class MultilingualSTSEvaluator(Evaluator):
             cosines |= {
                 f"{data.reference}-{lang}": pair_cosines(reference, vectors[lang][1]) for lang in data.languages
             }
-        ci = {f"{key}_spearman": statistic_ci(_spearman, values, gold, n_resamples=self.resamples)
+        ci = {f"{key}_spearman": statistic_ci(spearman, values, gold, n_resamples=self.resamples)
               for key, values in cosines.items()}  # fmt: skip
         others = [cosines[language] for language in data.languages]
         if others:
@@ -139,13 +143,13 @@ class MultilingualSTSEvaluator(Evaluator):
         }
 
 
-def _spearman(cosines: np.ndarray, gold: np.ndarray) -> float:
+def spearman(cosines: np.ndarray, gold: np.ndarray) -> float:
     """Spearman's rho as the Pearson correlation of average ranks (scipy's ``spearmanr`` value, with less overhead)."""
     return float(np.corrcoef(rankdata(cosines), rankdata(gold))[0, 1])
 
 
 def _mean_spearman(gold: np.ndarray, *cosines: np.ndarray) -> float:
-    return float(np.mean([_spearman(values, gold) for values in cosines]))
+    return float(np.mean([spearman(values, gold) for values in cosines]))
 
 
 def lagging_languages(scores: Scores, *, margin: float = 0.05, reference: str = REFERENCE) -> dict[str, float]:
@@ -158,6 +162,8 @@ def lagging_languages(scores: Scores, *, margin: float = 0.05, reference: str = 
         {'de': 0.32}
     """
     values = scores.mean
+    if f"{reference}_spearman" not in values:
+        return {}
     best = values[f"{reference}_spearman"]
     skipped = {f"{reference}_spearman", "mean_spearman"}
     gaps = {key.removesuffix("_spearman"): round(best - value, 4) for key, value in values.items()
@@ -236,6 +242,10 @@ class LanguageCard:
     lagging: dict[str, float]
     margin: float
     normalization: NormalizationCheck
+    pairs: dict[str, int] = field(default_factory=dict)  # language -> scored pairs (a pair file's groups)
+    detection: dict[str, float] = field(default_factory=dict)  # language -> share of its texts detected as it
+    detected: int = 0  # rows whose language was detected, not given (a pair file)
+    min_pairs: int = MIN_PAIRS
 
     def warnings(self) -> list[str]:
         """What a reader must not miss: languages behind English by more than the margin, vectors changed by form."""
@@ -243,6 +253,9 @@ class LanguageCard:
         if self.lagging:
             named = ", ".join(f"{language} (-{gap:.3f})" for language, gap in self.lagging.items())
             found.append(f"{self.model} falls behind {REFERENCE} by more than {self.margin} Spearman in: {named}")
+        few = [f"{language} ({count})" for language, count in self.pairs.items() if count < self.min_pairs]
+        if few:
+            found.append(f"not scored, fewer than {self.min_pairs} pairs: {', '.join(few)}")
         for kind, count in self.normalization.changed.items():
             if count:
                 found.append(f"{self.model}: {count} of {self.normalization.texts} texts change vector in {kind} form")
@@ -252,7 +265,8 @@ class LanguageCard:
         """JSON-ready."""
         check = self.normalization
         return {"model": self.model, "fingerprint": self.fingerprint, "scores": self.scores.to_dict(),
-                "lagging": self.lagging, "margin": self.margin, "warnings": self.warnings(),
+                "lagging": self.lagging, "margin": self.margin, "warnings": self.warnings(), "pairs": self.pairs,
+                "detection": self.detection, "detected": self.detected, "min_pairs": self.min_pairs,
                 "normalization": {"texts": check.texts, "changed": check.changed, "differs": check.differs,
                                   "lowest_cosine": check.lowest_cosine}}  # fmt: skip
 
@@ -265,10 +279,23 @@ def language_card(
     sample: int = 100,
     cross_lingual: bool = True,
     resamples: int = 1000,
+    detection: dict[str, float] | None = None,
 ) -> LanguageCard:
-    """Score ``encoder`` on ``data``; check script normalisation on each language's first ``sample`` sentences."""
+    """Score ``encoder`` on ``data``; check script normalisation on each language's first ``sample`` sentences.
+
+    ``detection`` (:func:`detection_agreement`, computed once for several models) goes on the card as it is.
+    """
     scores = MultilingualSTSEvaluator(data, cross_lingual=cross_lingual, resamples=resamples).measure(encoder)
     texts = [text for pairs in data.pairs.values() for text in pairs.texts1[:sample]]
     return LanguageCard(encoder.info.name, encoder.info.fingerprint, scores,
                         lagging_languages(scores, margin=margin, reference=data.reference), margin,
-                        normalization_check(encoder, texts))  # fmt: skip
+                        normalization_check(encoder, texts), detection=detection or {})  # fmt: skip
+
+
+def detection_agreement(data: MultilingualSet, *, candidates: Sequence[str] | None = None) -> dict[str, float]:
+    """``{language: share of its sentences (both sides) detected as that language}``: a sanity figure.
+
+    ``candidates``: detect only among these languages (e.g. the set's own), else among all the detector knows.
+    """
+    return {language: agreement([*pairs.texts1, *pairs.texts2], language, candidates=candidates)
+            for language, pairs in data.pairs.items()}  # fmt: skip

@@ -144,7 +144,7 @@ class ExactSearch:
 
     def __call__(self, queries: Sequence[str], k: int) -> list[Ranking]:
         """The top ``k`` documents of each query, best first."""
-        query_vectors = self.encoder.encode(list(queries))
+        query_vectors = self.encoder.encode(list(queries), task="query")
         rankings: list[Ranking] = []
         for start in range(0, len(query_vectors), self.batch):
             scores = query_vectors[start : start + self.batch] @ self.doc_vectors.T

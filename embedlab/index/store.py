@@ -302,7 +302,7 @@ class Index:
         _check_k(k)
         if self._table() is None:
             return [[] for _ in queries]
-        vectors = self.encoder.encode(list(queries)) if chosen.mode != "bm25" else None
+        vectors = self.encoder.encode(list(queries), task="query") if chosen.mode != "bm25" else None
         return searching.search(self._rows, self._accelerator, list(queries), vectors, k, chosen)
 
     def search_vectors(self, vectors: np.ndarray, k: int = 10, **options: Any) -> list[list[Hit]]:

@@ -72,10 +72,16 @@ class RemoteClient:
         """Close the HTTP connections."""
         self._http.close()
 
-    def embed(self, texts: Sequence[str], token_counts: Sequence[int] | None = None) -> np.ndarray:
-        """Float32 vectors of ``texts`` (in order), in as few requests as the provider's limits allow."""
+    def embed(
+        self, texts: Sequence[str], token_counts: Sequence[int] | None = None, *, task: str | None = None
+    ) -> np.ndarray:
+        """Float32 vectors of ``texts`` (in order), in as few requests as the provider's limits allow.
+
+        ``task`` (``"query"`` or ``"document"``, the default) picks the provider's ``input_type`` where it has
+        one (Cohere: ``search_query``, ``search_document``); other providers embed both alike.
+        """
         counts = list(token_counts) if token_counts is not None else [0] * len(texts)
-        rows = [self._request(list(texts[start:stop])) for start, stop in batches(self.spec, counts)]
+        rows = [self._request(list(texts[start:stop]), task) for start, stop in batches(self.spec, counts)]
         if not rows:
             return np.zeros((0, self.spec.dimension or 0), dtype=np.float32)
         return np.concatenate(rows).astype(np.float32, copy=False)
@@ -87,8 +93,8 @@ class RemoteClient:
         ceiling = min(self.max_backoff, self.backoff * 2**attempt)
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
-    def _request(self, texts: list[str]) -> np.ndarray:
-        url, payload = self._payload(texts)
+    def _request(self, texts: list[str], task: str | None) -> np.ndarray:
+        url, payload = self._payload(texts, task)
         key = api_key(self.spec)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         for attempt in range(self.max_retries + 1):
@@ -119,7 +125,7 @@ class RemoteClient:
             self.sleep(wait)
         raise RemoteError(scrub(f"{self.spec} failed after {self.max_retries + 1} attempts: {reason}.", key))
 
-    def _payload(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
+    def _payload(self, texts: list[str], task: str | None) -> tuple[str, dict[str, Any]]:
         spec, dims = self.spec, self.spec.dimensions
         if spec.provider.wire == "openai":
             payload: dict[str, Any] = {"model": spec.model, "input": texts, "encoding_format": "float"}
@@ -128,7 +134,7 @@ class RemoteClient:
             payload = {
                 "model": spec.model,
                 "texts": texts,
-                "input_type": "search_document",
+                "input_type": spec.provider.input_types[task or "document"],
                 "embedding_types": ["float"],
             }
             return f"{spec.base_url}/embed", payload | ({"output_dimension": dims} if dims else {})

@@ -49,16 +49,29 @@ class RemoteEmbedding(InputModule):
         self.dimension = dimension
         self.tokenizer = counting_tokenizer()
 
-    def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """The texts themselves (behind the prompt) and their estimated token counts: the request is made in forward."""
+    @property
+    def task_aware(self) -> bool:
+        """Whether the provider embeds queries and documents apart (Cohere's ``input_type``).
+
+        The encoder's cache then keys query vectors apart from document vectors.
+        """
+        return bool(self.spec.provider.input_types)
+
+    def preprocess(
+        self, inputs: list[Any], prompt: str | None = None, task: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The texts (behind the prompt), their estimated token counts and the task: the request is made in forward.
+
+        ``task``: ``"query"``, ``"document"`` or ``None`` (a document), as sentence-transformers passes it.
+        """
         texts = [(prompt or "") + text for text in inputs]
-        return {"texts": texts, "token_counts": count_tokens(texts)}
+        return {"texts": texts, "token_counts": count_tokens(texts), "task": task}
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Put the provider's vectors of ``features["texts"]`` in ``features["sentence_embedding"]``."""
+        """Put the provider's vectors of ``features["texts"]`` (for ``features["task"]``) in ``sentence_embedding``."""
         import torch
 
-        vectors = self.client.embed(features["texts"], features.get("token_counts"))
+        vectors = self.client.embed(features["texts"], features.get("token_counts"), task=features.get("task"))
         features["sentence_embedding"] = torch.from_numpy(vectors)
         return features
 

@@ -60,6 +60,8 @@ class Provider:
     max_text_tokens: int
     max_request_tokens: int | None = None
     models: dict[str, KnownModel] = field(default_factory=dict)
+    #: task (``"query"``, ``"document"``) -> the request's ``input_type``, for providers that embed the two apart
+    input_types: dict[str, str] = field(default_factory=dict)
 
 
 # List prices (USD per million input tokens) as published in 2025; `estimate_cost` lets a caller override them.
@@ -83,6 +85,7 @@ PROVIDERS: dict[str, Provider] = {
             "embed-multilingual-light-v3.0": KnownModel(384, 0.10),
             "embed-v4.0": KnownModel(1536, 0.12, shortenable=True),
         },
+        input_types={"query": "search_query", "document": "search_document"},
     ),
     "hf": Provider(
         "hf", "hf", "https://router.huggingface.co/hf-inference/models", "HF_TOKEN",

@@ -14,6 +14,7 @@ from embedlab.cli import app
 from embedlab.errors import InputError
 from embedlab.evaluate.multilingual import (
     MultilingualSTSEvaluator,
+    detection_agreement,
     lagging_languages,
     load_multilingual_sts,
     normalization_check,
@@ -107,3 +108,14 @@ def test_the_card_command_prints_the_table_and_names_languages_behind(folder: Pa
     card = json.loads((folder / "card.json").read_text())[0]
     assert set(card["lagging"]) == {"sh"}
     assert card["normalization"]["changed"] == {"nfd": 0, "fullwidth": 0, "halfwidth": 0}
+    assert "detected as it" in result.output
+    assert card["detection"]["en"] >= 0.9 and card["detection"]["cp"] == 0.0  # "cp" is no language: never detected
+
+
+@pytest.mark.shared
+def test_detection_agrees_with_the_languages_of_the_sts_b_translations(shared_data: Path) -> None:
+    data = load_multilingual_sts(shared_data / "stsb_multi_mt", languages=["de", "ja", "zh"], limit=100)
+    agreement = detection_agreement(data)
+    assert set(agreement) == {"en", "de", "ja", "zh"} and min(agreement.values()) >= 0.85
+    among_own = detection_agreement(data, candidates=sorted(data.pairs))  # a right answer stays right among fewer
+    assert all(among_own[language] >= agreement[language] for language in agreement)

@@ -142,3 +142,23 @@ def test_hugging_face_wire_and_a_per_token_answer_is_refused(monkeypatch: pytest
         spec = RemoteSpec(replace(PROVIDERS["hf"], base_url=fake.url), "some/token-model", dimensions=8)
         with pytest.raises(RemoteError, match="one vector per token"):
             RemoteClient(spec).embed(["a"])
+
+
+def test_cohere_is_told_whether_it_embeds_queries_or_documents_and_openai_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COHERE_API_KEY", KEY)
+    with serving(FakeProvider(dim=384)) as fake:
+        cohere = RemoteClient(vendor("cohere", f"{fake.url}/v2", "embed-english-light-v3.0"))
+        for task in ("query", "document", None):
+            cohere.embed(["a"], task=task)
+        openai = RemoteClient(parse_spec(f"openai:m@{fake.url}/v1#384"))
+        openai.embed(["a"], task="query")
+        openai.embed(["a"])
+    assert [request["body"]["input_type"] for request in fake.requests[:3]] == [
+        "search_query",
+        "search_document",
+        "search_document",
+    ]
+    assert fake.requests[3]["body"] == fake.requests[4]["body"]
+    assert "input_type" not in fake.requests[3]["body"]

@@ -154,3 +154,45 @@ def test_long_documents_are_chunked_within_the_providers_limit(monkeypatch: pyte
         documents = encoder.encode_documents(["word " * 20_000, "a short one"])
     assert documents.vectors.shape == (2, 8) and len(documents.chunks) == 4  # 20,000 tokens in 3 windows of 8,191
     assert max(len(text.split()) for text in fake.requests[0]["body"]["input"]) <= 8191
+
+
+def test_a_cohere_query_vector_is_never_served_from_a_documents_cache_row(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from embedlab.evaluate.retrieval import ExactSearch
+
+    monkeypatch.setenv("EMBEDLAB_ENDPOINT_API_KEY", KEY)
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    with serving(FakeProvider(dim=8)) as fake:
+        encoder = Encoder(load_model(f"cohere:m@{fake.url}/v2#8"), cache=cache)
+        encoder.encode(["alpha", "beta"])  # documents
+        encoder.encode(["alpha"], task="query")  # same text as a query: sent, not served from the document row
+        again = Encoder(load_model(f"cohere:m@{fake.url}/v2#8"), cache=cache)
+        again.encode(["alpha"], task="query")
+        again.encode(["alpha", "beta"], task="document")  # a document's row is the default's
+        sent = [(request["body"]["input_type"], request["body"]["texts"]) for request in fake.requests]
+        assert sent == [("search_document", ["alpha", "beta"]), ("search_query", ["alpha"])]
+        assert again.stats.cache_hits == 3
+        ExactSearch(Encoder(load_model(f"cohere:m@{fake.url}/v2#8")), {"d": "gamma"})(["delta"], 1)
+        assert [request["body"]["input_type"] for request in fake.requests[2:]] == ["search_document", "search_query"]
+        openai = Encoder(load_model(f"openai:m@{fake.url}/v1#8"), cache=cache)
+        openai.encode(["alpha"])
+        openai.encode(["alpha"], task="query")  # the same vector for OpenAI: one row serves both
+    assert openai.stats.cache_hits == 1 and fake.requests[-1]["body"]["input"] == ["alpha"]
+
+
+def test_an_index_of_a_cohere_model_searches_with_query_vectors(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    from embedlab.index import Index
+
+    monkeypatch.setenv("EMBEDLAB_ENDPOINT_API_KEY", KEY)
+    with serving(FakeProvider(dim=8)) as fake:
+        encoder = Encoder(load_model(f"cohere:m@{fake.url}/v2#8"), cache=EmbeddingCache(tmp_path / "cache.sqlite3"))
+        index = Index.build(tmp_path / "ix", [{"id": "1", "text": "cats"}, {"id": "2", "text": "dogs"}], encoder,
+                            chunk=False)  # fmt: skip
+        hits = index.search("cats", 1, mode="vector")  # the text of a cached document, sent again as a query
+    assert [(r["body"]["input_type"], r["body"]["texts"]) for r in fake.requests] == [
+        ("search_document", ["cats", "dogs"]),
+        ("search_query", ["cats"]),
+    ]
+    assert hits[0].doc_id == "1"
