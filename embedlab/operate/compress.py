@@ -139,7 +139,7 @@ def plan(
     for setting in chosen_settings:
         compact.check(setting.precision, setting.dims, index.settings["model"])
     texts = list(dict.fromkeys(benchmark.queries.values()))
-    queries = compact.truncate(index.encoder.encode(texts), dimension)
+    queries = compact.truncate(index.encoder.encode(texts, task="query"), dimension)
     owners = np.asarray(doc_ids, object)
     depth = max(k, 10)  # recall@10 needs 10
     scored = _Scores(benchmark, texts, k)
