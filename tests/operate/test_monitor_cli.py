@@ -39,17 +39,25 @@ def test_init_run_report(model: EmbeddingModel, tmp_path: Path) -> None:
     assert "baseline of 20 canary queries" in said and "threshold 0.2000" in said
     same = runner.invoke(app, ["monitor", "run", index, "--queries", str(queries), "--permutations", "99", "--json"])
     assert same.exit_code == 0, same.output  # the baseline's own queries: no alarm, exit 0
-    assert json.loads(same.output)["alarm"] is False
+    answer = json.loads(same.output)
+    assert answer["alarm"] is False
+    tests = ["top1_score_ks", "topk_score_ks", "empty_rate", "query_mmd", "query_classifier_auc"]
+    assert answer["correction"] == {"method": "holm", "alpha": 0.05, "family": tests}
+    adjusted = {s["name"]: s["adjusted_p"] for s in answer["signals"]}
+    assert {name: adjusted[name] for name in tests} == dict.fromkeys(tests, 1.0)  # the same queries: every p is 1
+    assert adjusted["canary_ndcg@10"] is None and adjusted["probe_mismatch"] is None  # not in the family
     other = tmp_path / "other.txt"
     other.write_text("\n".join(f"truck driver job number {i} in a warehouse" for i in range(30)))
     drift = runner.invoke(app, ["monitor", "run", index, "--queries", str(other), "--permutations", "99"])
     assert drift.exit_code == 1, drift.output  # an alarm: exit 1, for cron and CI
-    assert "ALARM" in drift.output
+    said = " ".join(drift.output.split())
+    assert "ALARM" in said and "adjusted p" in said and "Holm over the 5 query tests" in said
+    assert "use at least 100 permutations" in said  # 99: 5 x 1/100 is not under 0.05, and it says so
     bad = runner.invoke(app, ["monitor", "run", index, "--alpha", "2"])
     assert "between 0 and 1" in str(bad.exception)
     page = tmp_path / "report.html"
     report = runner.invoke(app, ["monitor", "report", index, "-o", str(page)])
     assert report.exit_code == 0, report.output
     text = page.read_text(encoding="utf-8")
-    assert "Latest run" in text and "ALARM" in text and "data:image/png;base64," in text
+    assert "Latest run" in text and "ALARM" in text and "data:image/png;base64," in text and "adjusted p" in text
     assert "truck driver job number" in text  # the queries that drifted most
