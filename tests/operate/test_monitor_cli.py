@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,19 @@ def test_init_run_report(model: EmbeddingModel, tmp_path: Path) -> None:
     adjusted = {s["name"]: s["adjusted_p"] for s in answer["signals"]}
     assert {name: adjusted[name] for name in tests} == dict.fromkeys(tests, 1.0)  # the same queries: every p is 1
     assert adjusted["canary_ndcg@10"] is None and adjusted["probe_mismatch"] is None  # not in the family
+    mild = tmp_path / "mild.txt"  # the baseline's queries and 7 off-topic ones, most under the 0.2 threshold
+    off_topic = ["truck driver job number 1 in a warehouse", "nurse in intensive care", "accountant job",
+                 "hotel receptionist", "forklift operator", "dental hygienist", "security guard"]  # fmt: skip
+    mild.write_text("\n".join([row["query"] for row in rows] + off_topic))
+    corrected = runner.invoke(app, ["monitor", "run", index, "--queries", str(mild), "--permutations", "99", "--json"])
+    assert corrected.exit_code == 0, corrected.output  # a raw p under 0.05 that no longer alarms: exit 0
+    empty_rate = {s["name"]: s for s in json.loads(corrected.output)["signals"]}["empty_rate"]
+    empty = round(empty_rate["value"] * 27)  # of 27 now (6 here: 0.0276), none of the 20 at the baseline
+    # Fisher's one-sided p: all the empty ones among the current 27 of 47, C(27, e) / C(47, e)
+    assert empty_rate["p_value"] == pytest.approx(math.comb(27, empty) / math.comb(47, empty))
+    assert empty_rate["p_value"] < 0.05  # it alarmed before the correction
+    assert empty_rate["adjusted_p"] == pytest.approx(5 * empty_rate["p_value"])  # the smallest of 5, times 5
+    assert empty_rate["adjusted_p"] >= 0.05 and not empty_rate["alarm"]
     other = tmp_path / "other.txt"
     other.write_text("\n".join(f"truck driver job number {i} in a warehouse" for i in range(30)))
     drift = runner.invoke(app, ["monitor", "run", index, "--queries", str(other), "--permutations", "99"])
