@@ -196,8 +196,9 @@ def run_monitor(
     family = [s.name for s in signals if s.adjusted_p is not None]
     correction = {"method": METHOD, "alpha": alpha, "family": family}
     if family and len(family) / (1 + permutations) >= alpha:
-        notes.append(f"{permutations} permutations: a permutation test's p-value times {len(family)} tests is never "
-                     f"under {alpha}; use at least {int(len(family) / alpha)} permutations.")  # fmt: skip
+        notes.append(f"{permutations} permutations: a permutation test's smallest p-value times {len(family)} tests "
+                     f"is not under {alpha}, so it cannot alarm first; use at least {int(len(family) / alpha)} "
+                     "permutations.")  # fmt: skip
     result = MonitorRun(signals, notes, drifted, correction=correction)
     if record:
         extra = {"notes": notes, "drifted": drifted, "queries": len(queries), "correction": correction}
