@@ -1,6 +1,8 @@
 """``embedlab monitor``: baseline, run and report the monitoring of a served index.
 
-``monitor run`` exits with code 1 when a signal alarms (for cron or CI), 0 otherwise; bad input exits 2.
+``monitor run`` exits with code 1 when a signal alarms (for cron or CI), 0 otherwise; bad input exits 2. The
+query tests are Holm-corrected together (``--alpha`` is their family-wise false-alarm rate); the table shows
+each raw p-value and its adjusted one.
 
 Example:
     $ embedlab monitor init my-index --canary canary.jsonl --queries last-week.txt
@@ -76,7 +78,9 @@ def monitor_init(
 def monitor_run(
     path: IndexDir,
     queries: QueriesOption = None,
-    alpha: Annotated[float, typer.Option(help="False-alarm rate of each test.")] = 0.05,
+    alpha: Annotated[
+        float, typer.Option(help="False-alarm rate of the query tests together (Holm), and of each canary test.")
+    ] = 0.05,
     permutations: Annotated[int, typer.Option(help="Permutations of each drift test.")] = 1000,
     model: ModelOption = None,
     json: JsonOption = False,
@@ -95,11 +99,14 @@ def monitor_run(
     if json:
         print_json(result.to_dict())
     else:
-        table = Table("signal", "value", "p-value", "alarm", title=f"monitor run {result.run_id}")
+        table = Table("signal", "value", "p-value", "adjusted p", "alarm", title=f"monitor run {result.run_id}")
         for signal in result.signals:
-            p = "" if signal.p_value is None else f"{signal.p_value:.4f}"
-            table.add_row(signal.name, f"{signal.value:.4f}", p, "[red]ALARM[/]" if signal.alarm else "ok")
+            p, adjusted = ("" if v is None else f"{v:.4f}" for v in (signal.p_value, signal.adjusted_p))
+            table.add_row(signal.name, f"{signal.value:.4f}", p, adjusted, "[red]ALARM[/]" if signal.alarm else "ok")
         console.print(table)
+        if family := result.correction.get("family"):
+            console.print(f"adjusted p: Holm over the {len(family)} query tests, which together alarm by chance in at "
+                          f"most {alpha:g} of runs; the other tests alarm on their own p-value.")  # fmt: skip
         for note in result.notes:
             console.print(f"note: {escape(note)}")
     if result.alarm:

@@ -8,7 +8,8 @@
 - :func:`score_shift`: Kolmogorov-Smirnov test of two score samples (``scipy.stats.ks_2samp``).
 - :func:`rate_shift`: Fisher's exact test of two rates (e.g. the empty-result rate).
 
-Every test returns a :class:`Signal`: its statistic, p-value and whether it alarms at ``alpha``.
+Every test returns a :class:`Signal`: its statistic, p-value and whether it alarms at ``alpha`` on its own
+(``monitor run`` then corrects the query tests for their number, :mod:`.family`).
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -35,13 +36,18 @@ PERMUTATIONS = 1000
 
 @dataclass(frozen=True)
 class Signal:
-    """One monitored signal: its value, the p-value of its test (``None``: a check, not a test), alarm or not."""
+    """One monitored signal: its value, the p-value of its test (``None``: a check, not a test), alarm or not.
+
+    ``adjusted_p`` is the p-value corrected for the run's other tests of its family (``None``: not in one, see
+    :mod:`.family`); when it is set, the alarm is decided on it.
+    """
 
     name: str
     value: float
     p_value: float | None
     alarm: bool
     detail: dict[str, Any] = field(default_factory=dict)
+    adjusted_p: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""

@@ -1,8 +1,8 @@
 """``monitor report``: the history of a monitored index as one self-contained HTML page.
 
-Sections: the latest run (every signal, its p-value, alarm or not, and the notes), a time series per
-signal (its value at each run, alarms marked with red crosses), the server's sampled queries per day
-(count, empty results, abstentions, median top score), and the queries that drifted most in the latest
+Sections: the latest run (every signal, its p-value and Holm-adjusted p-value, alarm or not, and the notes), a
+time series per signal (its value at each run, alarms marked with red crosses), the server's sampled queries
+per day (count, empty results, abstentions, median top score), and the queries that drifted most in the latest
 runs (the domain classifier's most confident "current" queries).
 """
 
@@ -63,16 +63,24 @@ def _when(stamp: float) -> str:
 
 
 def _latest(run: Run) -> str:
+    """The latest run's table; runs recorded before the correction have no adjusted p-values (blank)."""
     rows = []
     for signal in run.signals:
-        p = "" if signal["p_value"] is None else f"{signal['p_value']:.4f}"
+        p, adjusted = ("" if v is None else f"{v:.4f}" for v in (signal["p_value"], signal.get("adjusted_p")))
         mark = "<span class='worse'>ALARM</span>" if signal["alarm"] else "<span class='same'>ok</span>"
         rows.append(f"<tr><th class='l'>{html.escape(signal['name'])}</th><td>{signal['value']:.4f}</td><td>{p}</td>"
-                    f"<td>{mark}</td></tr>")  # fmt: skip
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in run.extra.get("notes", []))
+                    f"<td>{adjusted}</td><td>{mark}</td></tr>")  # fmt: skip
+    notes = [html.escape(note) for note in run.extra.get("notes", [])]
+    correction = run.extra.get("correction", {})
+    if correction.get("family"):
+        notes.insert(0, f"adjusted p: Holm over the {len(correction['family'])} query tests, which together alarm by "
+                        f"chance in at most {correction['alpha']:g} of runs; the other tests alarm on their own "
+                        "p-value.")  # fmt: skip
+    items = "".join(f"<li>{note}</li>" for note in notes)
     verdict = "<span class='worse'>ALARM</span>" if run.alarm else "<span class='better'>no alarm</span>"
     return (f"<h2>Latest run ({_when(run.time)} UTC): {verdict}</h2><table><tr><th class='l'>signal</th><th>value</th>"
-            f"<th>p-value</th><th></th></tr>{''.join(rows)}</table><ul class='small'>{notes}</ul>")  # fmt: skip
+            f"<th>p-value</th><th>adjusted p</th><th></th></tr>{''.join(rows)}</table>"
+            f"<ul class='small'>{items}</ul>")  # fmt: skip
 
 
 def _series(runs: list[Run]) -> str:

@@ -1,6 +1,6 @@
 """``monitor run``: every signal against the baseline, one alarm verdict, appended to the history.
 
-Signals (each a :class:`~embedlab.operate.monitor.drift.Signal`; tests alarm at ``alpha``):
+Signals (each a :class:`~embedlab.operate.monitor.drift.Signal`):
 
 - ``probe_mismatch``: the probe sentences re-encoded by what encodes the index's queries (a check);
 - ``canary_<metric>``: canary quality now vs the baseline, query by query (paired randomisation test,
@@ -10,6 +10,10 @@ Signals (each a :class:`~embedlab.operate.monitor.drift.Signal`; tests alarm at 
 - ``query_mmd``, ``query_classifier_auc``: query drift, each with a permutation test;
 - ``corpus_coverage``: the reference queries' best scores now vs at the baseline (paired test; alarms
   when significantly lower), with documents added and removed and the centroid's shift in ``detail``.
+
+``alpha`` is the false-alarm rate of the run's query tests together (score shifts, empty rate, query drift):
+their p-values are Holm-adjusted and they alarm on the adjusted one (:mod:`.family`). The canary and corpus
+tests alarm at ``alpha`` each; on an unchanged model and index their p-value is 1.
 
 The current queries come from a log (``queries``) or, without one, from what the server sampled into the
 history since the last run. Fewer than ``min_queries`` skips the query signals, with a note.
@@ -44,6 +48,7 @@ from embedlab.operate.monitor.drift import (
     rate_shift,
     score_shift,
 )
+from embedlab.operate.monitor.family import METHOD, correct
 from embedlab.operate.monitor.history import History, QueryRecord
 from embedlab.operate.monitor.probes import PROBES, TOLERANCE, probe_check
 
@@ -54,12 +59,16 @@ DRIFTED_SHOWN = 10
 
 @dataclass
 class MonitorRun:
-    """The outcome of one run: its signals, notes on what was skipped, the most drifted queries, its history id."""
+    """The outcome of one run: its signals, notes on what was skipped, the most drifted queries, its history id.
+
+    ``correction`` says how the query tests were corrected together (method, alpha, the family's signals).
+    """
 
     signals: list[Signal]
     notes: list[str] = field(default_factory=list)
     drifted: list[dict[str, Any]] = field(default_factory=list)
     run_id: int = 0
+    correction: dict[str, Any] = field(default_factory=dict)
 
     @property
     def alarm(self) -> bool:
@@ -69,7 +78,7 @@ class MonitorRun:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"alarm": self.alarm, "run_id": self.run_id, "signals": [s.to_dict() for s in self.signals],
-                "notes": self.notes, "drifted": self.drifted}  # fmt: skip
+                "notes": self.notes, "drifted": self.drifted, "correction": self.correction}  # fmt: skip
 
 
 def canary_signals(baseline: Baseline, result: Any, *, alpha: float = ALPHA) -> list[Signal]:
@@ -183,8 +192,15 @@ def run_monitor(
     if baseline.threshold is None:
         notes.append("No threshold (INDEX/threshold.json or --min-score at init): the empty-result rate is not tested.")
     signals.append(corpus_signal(baseline, index, alpha=alpha))
-    result = MonitorRun(signals, notes, drifted)
+    signals = correct(signals, alpha=alpha)
+    family = [s.name for s in signals if s.adjusted_p is not None]
+    correction = {"method": METHOD, "alpha": alpha, "family": family}
+    if family and len(family) / (1 + permutations) >= alpha:
+        notes.append(f"{permutations} permutations: a permutation test's smallest p-value times {len(family)} tests "
+                     f"is not under {alpha}, so it cannot alarm first; use at least {int(len(family) / alpha)} "
+                     "permutations.")  # fmt: skip
+    result = MonitorRun(signals, notes, drifted, correction=correction)
     if record:
-        result.run_id = history.append_run(result.alarm, [s.to_dict() for s in signals],
-                                           {"notes": notes, "drifted": drifted, "queries": len(queries)})  # fmt: skip
+        extra = {"notes": notes, "drifted": drifted, "queries": len(queries), "correction": correction}
+        result.run_id = history.append_run(result.alarm, [s.to_dict() for s in signals], extra)
     return result
