@@ -206,7 +206,7 @@ def init_monitor(
         raise InputError(f"A reference sample needs at least 4 distinct queries, got {len(pool)}.")
     chosen = sorted(np.random.default_rng(seed).choice(len(pool), min(reference_size, len(pool)), replace=False))
     reference = [pool[i] for i in chosen]
-    vectors = index.encoder.encode(reference)
+    vectors = index.encoder.encode(reference, task="query")
     baseline = Baseline(
         created=time.time(), model=model_record(index), canary=canary, canary_per_query=result.per_query,
         canary_mean=result.mean, reference_queries=reference, reference_vectors=vectors,

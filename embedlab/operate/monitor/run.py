@@ -181,7 +181,7 @@ def run_monitor(
             chosen = np.random.default_rng(seed).choice(len(query_list), MAX_QUERIES, replace=False)
             query_list = [query_list[i] for i in sorted(chosen)]
             notes.append(f"{len(queries)} queries from {origin}: a sample of {MAX_QUERIES} tested.")
-        vectors = index.encoder.encode(query_list)
+        vectors = index.encoder.encode(query_list, task="query")
         found = query_signals(baseline, vectors, top_scores(index, vectors), alpha=alpha,
                               permutations=permutations, seed=seed)  # fmt: skip
         for signal in found:
