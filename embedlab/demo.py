@@ -5,7 +5,8 @@ of a fixed list of standard-library modules. The demo loads the verified bundled
 lengths against the model's limit, encodes with chunking (cold cache, then warm), checks the vectors,
 answers natural-language questions with the best-matching functions, lists near-duplicate docstrings,
 builds a LanceDB index and evaluates vector, BM25 and hybrid search on a benchmark made from the
-docstrings (first line as the query, the rest as its document) with confidence intervals, adapts the
+docstrings (first line as the query, the rest as its document) with confidence intervals, builds an ONNX
+dynamic int8 variant of the model and measures it against torch fp32 (speed, NDCG@10, parity), adapts the
 model to job titles (the guidance's example: ESCO occupations and their alternative labels, a sample
 shipped in the package; ``adapt_auto`` on 70% of the labels) and evaluates base vs adapted vs BM25 on the
 other 30% with a paired test, and saves the vectors, JSON reports, HTML reports, the adapted model with its
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import random
 import shutil
 import time
 import warnings
@@ -115,6 +117,7 @@ def run_demo(
     limit: int | None = None,
     adapt: bool = True,
     occupations: int | None = None,
+    optimize: bool = True,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the demo, write its files into ``out`` and return the figures it printed.
@@ -123,6 +126,9 @@ def run_demo(
     in the package: ``occupations`` of its 800, by default
     :data:`~embedlab.demo_jobs.DEMO_OCCUPATIONS`) and evaluate base vs adapted vs BM25 on held-out
     titles (the longest step: a few minutes on two CPU cores).
+
+    ``optimize``: also build an ONNX dynamic int8 variant of the model and measure it against torch fp32 on
+    a sample of the docstring benchmark (:mod:`embedlab.demo_optimize`; under a minute).
     """
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -201,13 +207,19 @@ def run_demo(
     console.rule("[bold]7. evaluation: vector vs BM25 vs hybrid, with 95% intervals")
     report["evaluation"] = _evaluate(out, docs, encoder, console)
 
+    if optimize:
+        from embedlab.demo_optimize import optimize_step
+
+        console.rule("[bold]8. make it faster: an ONNX int8 variant against torch fp32, speed and quality")
+        report["optimize"] = optimize_step(out, model, docs, console)
+
     if adapt:
         from embedlab.demo_jobs import DEMO_OCCUPATIONS, adapt_job_titles
 
-        console.rule("[bold]8. adapt the model to a domain: job titles, then prove it on held-out titles")
+        console.rule("[bold]9. adapt the model to a domain: job titles, then prove it on held-out titles")
         report["adaptation"] = adapt_job_titles(out, model, console, occupations=occupations or DEMO_OCCUPATIONS)
 
-    console.rule("[bold]9. files")
+    console.rule("[bold]10. files")
     write_embeddings(out / "embeddings.parquet", [d.id for d in docs], vectors, info=info)
     with open(out / "corpus.jsonl", "w", encoding="utf-8") as handle:
         for doc in docs:
@@ -220,6 +232,7 @@ def run_demo(
         "report.json",
         picture.name,
         "eval/report.html",
+        "optimize/report.html",
         "adapt/report.html",
     ):
         if (out / name).exists():
@@ -227,9 +240,14 @@ def run_demo(
     return report
 
 
-def docstring_benchmark(docs: list[Docstring]) -> RetrievalBenchmark:
-    """A retrieval benchmark from docstrings: the summary line is the query, the rest its only relevant document."""
+def docstring_benchmark(docs: list[Docstring], *, size: int | None = None, seed: int = 0) -> RetrievalBenchmark:
+    """A retrieval benchmark from docstrings: the summary line is the query, the rest its only relevant document.
+
+    ``size``: keep a seeded random sample of that many query/document pairs (in id order); ``None``: all.
+    """
     usable = [doc for doc in docs if "\n\n" in doc.text and doc.text.split("\n\n", 1)[1].strip()]
+    if size is not None and size < len(usable):
+        usable = sorted(random.Random(seed).sample(usable, size), key=lambda doc: doc.id)
     return RetrievalBenchmark(
         corpus={doc.id: doc.text.split("\n\n", 1)[1].strip() for doc in usable},
         queries={f"q:{doc.id}": doc.summary for doc in usable},

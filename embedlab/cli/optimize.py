@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from embedlab.cli.common import console
 from embedlab.errors import InputError
@@ -93,11 +92,6 @@ def optimize_cmd(
 
 def print_report(report: OptimizeReport) -> None:
     """The table of :func:`embedlab.optimize.report.table_rows`."""
-    from embedlab.optimize.report import HEADERS, table_rows
+    from embedlab.optimize.report import text_table
 
-    table = Table(title=f"variants on this CPU ({report.cpu})")
-    for header in HEADERS:
-        table.add_column(header, no_wrap=header in ("variant", "docs/s", "x fp32"))
-    for row in table_rows(report):
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
+    console.print(text_table(report))

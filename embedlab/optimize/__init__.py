@@ -7,7 +7,7 @@ Example:
     'onnx-int8'
 """
 
-from embedlab.optimize.cpu import check_isa, cpu_isa
+from embedlab.optimize.cpu import check_isa, cpu_isa, has_vnni
 from embedlab.optimize.parity import ParityRecord, measure_parity, parity_from_vectors
 from embedlab.optimize.run import Candidate, OptimizeReport, optimize
 from embedlab.optimize.variants import KINDS, VariantInfo, build_variant, read_variant, saved_backend
@@ -21,6 +21,7 @@ __all__ = [
     "build_variant",
     "check_isa",
     "cpu_isa",
+    "has_vnni",
     "measure_parity",
     "optimize",
     "parity_from_vectors",

@@ -27,6 +27,9 @@ ISA_FLAGS: dict[str, frozenset[str]] = {
     "arm64": frozenset({"asimd"}),
 }
 
+#: x86 int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI): without them int8 kernels gain little over fp32.
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
 
 @cache
 def cpu_flags() -> frozenset[str]:
@@ -48,6 +51,11 @@ def cpu_isa(flags: frozenset[str] | None = None) -> str | None:
     """The most capable instruction set of :data:`ISA_FLAGS` these flags (default: this CPU's) support."""
     flags = cpu_flags() if flags is None else flags
     return next((isa for isa, needed in ISA_FLAGS.items() if needed <= flags), None)
+
+
+def has_vnni(flags: frozenset[str] | None = None) -> bool:
+    """Whether these flags (default: this CPU's) include VNNI, the int8 multiply-add that makes int8 models fast."""
+    return bool(VNNI_FLAGS & (cpu_flags() if flags is None else flags))
 
 
 def check_isa(isa: str, *, what: str, strict: bool, flags: frozenset[str] | None = None) -> str | None:

@@ -13,6 +13,9 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+from rich.table import Table
+
 from embedlab import __version__
 from embedlab.evaluate.report import _STYLE
 from embedlab.plots import data_uri, pyplot
@@ -47,6 +50,16 @@ def table_rows(report: OptimizeReport) -> list[tuple[str, ...]]:
             _parity(c),
         ))  # fmt: skip
     return rows
+
+
+def text_table(report: OptimizeReport) -> Table:
+    """:func:`table_rows` as a rich table for the terminal, titled with the CPU's instruction set."""
+    table = Table(title=f"variants on this CPU ({report.cpu})")
+    for header in HEADERS:
+        table.add_column(header, no_wrap=header in ("variant", "docs/s", "x fp32"))
+    for row in table_rows(report):
+        table.add_row(*(escape(cell) for cell in row))
+    return table
 
 
 def _parity(c: Candidate) -> str:

@@ -159,7 +159,7 @@ def optimize(
     doc_ids = benchmark.doc_ids
     order = sample(doc_ids, len(doc_ids), seed)
     calibration = [benchmark.corpus[doc_ids[i]] for i in order[:300]]
-    held = [benchmark.corpus[doc_ids[i]] for i in order[300 : 300 + parity_docs]] or calibration
+    held = [benchmark.corpus[doc_ids[i]] for i in order[300 : 300 + parity_docs]] or calibration[:parity_docs]
     queries = list(benchmark.queries.values())
     speed_doc_texts = [benchmark.corpus[doc_ids[i]] for i in order[:speed_docs]]
     speed_query_texts = [queries[i] for i in sample(queries, speed_queries, seed)]

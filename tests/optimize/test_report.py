@@ -1,8 +1,10 @@
 import base64
 import re
 
+from rich.console import Console
+
 from embedlab.optimize import Candidate, OptimizeReport
-from embedlab.optimize.report import frontier, render_html, table_rows
+from embedlab.optimize.report import frontier, render_html, table_rows, text_table
 
 
 def _candidate(kind, docs_per_s, ndcg, *, p=1.0, diff=0.0, parity=None):
@@ -69,6 +71,13 @@ def test_table_rows_give_ratios_to_the_source_and_the_reason_a_variant_was_skipp
     assert rows["static"][6] == "-0.1500 ▼ p=0.001" and rows["static"][7].startswith("own space")
     assert rows["onnx"][7] == "pass cos 0.9950 top10 0.95"
     assert rows["openvino"][1].startswith("skipped: This needs embedlab's extra 'openvino'")
+
+
+def test_the_terminal_table_is_titled_with_the_cpu_and_holds_every_row():
+    console = Console(record=True, width=200)
+    console.print(text_table(_report()))
+    text = console.export_text()
+    assert "variants on this CPU (avx2)" in text and "onnx-int8 *" in text and "pass cos 0.9950 top10 0.95" in text
 
 
 def test_the_html_report_holds_the_table_buckets_and_a_frontier_plot(tmp_path):
