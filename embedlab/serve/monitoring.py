@@ -5,7 +5,8 @@ monitor init``). Each search of it offers one record to its :class:`~embedlab.op
 (the query, its best vector score, empty, abstained: best score under ``INDEX/threshold.json``'s value),
 which a background thread writes to the index's history. ``/metrics`` then shows, per monitored index,
 the latest run's signals (``embedlab_monitor_signal``, ``embedlab_monitor_p_value``,
-``embedlab_monitor_alarm``) and the logger's counts (``embedlab_monitor_queries{state=...}``).
+``embedlab_monitor_adjusted_p_value``: Holm-corrected, for the drift tests; ``embedlab_monitor_alarm``) and
+the logger's counts (``embedlab_monitor_queries{state=...}``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class ServedMonitors:
                            registry=registry)  # fmt: skip
         self.p_value = Gauge("embedlab_monitor_p_value", "Latest monitor run: each test's p-value", labels,
                              registry=registry)  # fmt: skip
+        self.adjusted_p = Gauge("embedlab_monitor_adjusted_p_value",
+                                "Latest monitor run: each drift test's Holm-adjusted p-value (what its alarm reads)",
+                                labels, registry=registry)  # fmt: skip
         self.alarm = Gauge("embedlab_monitor_alarm", "Latest monitor run: 1 when the signal alarmed", labels,
                            registry=registry)  # fmt: skip
         self.run_time = Gauge("embedlab_monitor_run_time", "Unix time of the latest monitor run", ["index"],
@@ -80,6 +84,8 @@ class ServedMonitors:
                 self.alarm.labels(name, signal["name"]).set(float(signal["alarm"]))
                 if signal["p_value"] is not None:
                     self.p_value.labels(name, signal["name"]).set(signal["p_value"])
+                if signal.get("adjusted_p") is not None:  # runs recorded before the correction have none
+                    self.adjusted_p.labels(name, signal["name"]).set(signal["adjusted_p"])
         for name, logger in self.loggers.items():
             for state in ("offered", "written", "dropped", "failed"):
                 self.queries.labels(name, state).set(getattr(logger, state))

@@ -34,7 +34,8 @@ def test_every_search_under_load_is_logged_and_the_latest_run_is_on_metrics(
 ) -> None:
     index = monitored_index(model, tmp_path / "docs")
     history = History(index.path / "monitor")
-    history.append_run(True, [{"name": "query_mmd", "value": 0.25, "p_value": 0.001, "alarm": True},
+    history.append_run(True, [{"name": "query_mmd", "value": 0.25, "p_value": 0.001, "adjusted_p": 0.005,
+                               "alarm": True},
                               {"name": "probe_mismatch", "value": 0.0, "p_value": None, "alarm": False}])  # fmt: skip
     queries = [f"question {i} about {DOCS[i % 4].split()[0].lower()}" for i in range(120)]
     config = ServeConfig(indexes={"docs": str(index.path), "plain": str(tmp_path / "plain")}, max_batch=16)
@@ -54,6 +55,8 @@ def test_every_search_under_load_is_logged_and_the_latest_run_is_on_metrics(
     assert 'embedlab_monitor_alarm{index="docs",signal="query_mmd"} 1.0' in metrics
     assert 'embedlab_monitor_signal{index="docs",signal="query_mmd"} 0.25' in metrics
     assert 'embedlab_monitor_p_value{index="docs",signal="probe_mismatch"}' not in metrics  # a check has no p-value
+    assert 'embedlab_monitor_adjusted_p_value{index="docs",signal="query_mmd"} 0.005' in metrics
+    assert 'embedlab_monitor_adjusted_p_value{index="docs",signal="probe_mismatch"}' not in metrics
     assert 'embedlab_monitor_queries{index="docs",state="offered"} 120.0' in metrics
     assert 'embedlab_monitor_queries{index="docs",state="dropped"} 0.0' in metrics
     logged = history.queries(source="server")  # the server has stopped: everything queued was written
