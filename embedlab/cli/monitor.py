@@ -88,6 +88,7 @@ def monitor_run(
     """Measure every signal against the baseline, append the run to the history; exit 1 on alarm."""
     from embedlab.index import Index
     from embedlab.operate.monitor import read_queries, run_monitor
+    from embedlab.operate.monitor.family import describe
 
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}.")
@@ -104,9 +105,8 @@ def monitor_run(
             p, adjusted = ("" if v is None else f"{v:.4f}" for v in (signal.p_value, signal.adjusted_p))
             table.add_row(signal.name, f"{signal.value:.4f}", p, adjusted, "[red]ALARM[/]" if signal.alarm else "ok")
         console.print(table)
-        if family := result.correction.get("family"):
-            console.print(f"adjusted p: Holm over the {len(family)} query tests, which together alarm by chance in at "
-                          f"most {alpha:g} of runs; the other tests alarm on their own p-value.")  # fmt: skip
+        if how := describe(result.correction):
+            console.print(how)
         for note in result.notes:
             console.print(f"note: {escape(note)}")
     if result.alarm:

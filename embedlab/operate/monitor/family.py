@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +56,19 @@ def correct(signals: Sequence[Signal], *, alpha: float, family: Sequence[str] = 
     for (i, _), p in zip(members, adjusted.tolist(), strict=True):
         result[i] = replace(signals[i], adjusted_p=p, alarm=p < alpha)
     return result
+
+
+def describe(correction: dict[str, Any]) -> str | None:
+    """How a run's alarms were decided, in one line (``None``: a run recorded before the correction).
+
+    ``correction`` is a run's record of it (:attr:`~embedlab.operate.monitor.run.MonitorRun.correction`).
+
+    Example:
+        >>> describe({"method": "holm", "alpha": 0.05, "family": ["query_mmd", "empty_rate"]})[:44]
+        'adjusted p: Holm over the 2 query tests, whi'
+    """
+    family = correction.get("family")
+    if not family:
+        return None
+    return (f"adjusted p: Holm over the {len(family)} query tests, which together alarm by chance in at most "
+            f"{correction['alpha']:g} of runs; the other tests alarm on their own p-value.")  # fmt: skip

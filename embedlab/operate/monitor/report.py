@@ -20,6 +20,7 @@ from embedlab import __version__
 from embedlab.errors import InputError
 from embedlab.evaluate.report import _STYLE
 from embedlab.operate.monitor.baseline import FOLDER
+from embedlab.operate.monitor.family import describe
 from embedlab.operate.monitor.history import History, QueryRecord, Run
 from embedlab.plots import data_uri, pyplot
 
@@ -71,11 +72,8 @@ def _latest(run: Run) -> str:
         rows.append(f"<tr><th class='l'>{html.escape(signal['name'])}</th><td>{signal['value']:.4f}</td><td>{p}</td>"
                     f"<td>{adjusted}</td><td>{mark}</td></tr>")  # fmt: skip
     notes = [html.escape(note) for note in run.extra.get("notes", [])]
-    correction = run.extra.get("correction", {})
-    if correction.get("family"):
-        notes.insert(0, f"adjusted p: Holm over the {len(correction['family'])} query tests, which together alarm by "
-                        f"chance in at most {correction['alpha']:g} of runs; the other tests alarm on their own "
-                        "p-value.")  # fmt: skip
+    if how := describe(run.extra.get("correction", {})):
+        notes.insert(0, html.escape(how))
     items = "".join(f"<li>{note}</li>" for note in notes)
     verdict = "<span class='worse'>ALARM</span>" if run.alarm else "<span class='better'>no alarm</span>"
     return (f"<h2>Latest run ({_when(run.time)} UTC): {verdict}</h2><table><tr><th class='l'>signal</th><th>value</th>"
